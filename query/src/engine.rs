@@ -1,0 +1,232 @@
+//! Runs log queries through DataFusion and turns the sorted output into entries.
+//!
+//! One [`Engine`] (one DataFusion `SessionContext`) serves every request: the chunk object
+//! store is registered once under [`CHUNKS_URL`], so Parquet footers and page indexes stay
+//! in DataFusion's metadata cache between queries. Per query, [`build_log_plan`] creates
+//! fresh table providers over the request's snapshot.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, MapArray, RecordBatch, StringArray, UInt64Array};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use store::labels::StreamId;
+use store::schema::{LINE, METADATA, STREAM_ID, TS};
+use store::view::ReadSnapshot;
+
+use crate::error::QueryError;
+use crate::params::Direction;
+use crate::plan::{LogQuery, build_log_plan};
+use crate::table::CHUNKS_URL;
+
+/// How many times a query is re-run with a larger fetch when duplicates ate into the limit.
+const MAX_REFETCH: usize = 4;
+
+/// One log entry of a result, before grouping into streams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    /// The stream it belongs to.
+    pub stream: StreamId,
+    /// Timestamp (ns).
+    pub ts: i64,
+    /// The line.
+    pub line: String,
+    /// Structured metadata, in stored order.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// The shared DataFusion session of the query path.
+pub struct Engine {
+    ctx: SessionContext,
+    partitions: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("partitions", &self.partitions).finish()
+    }
+}
+
+impl Engine {
+    /// A session reading chunk files from `object_store`.
+    pub fn new(object_store: Arc<dyn ObjectStore>) -> Engine {
+        let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let config = SessionConfig::new().with_target_partitions(partitions);
+        let ctx = SessionContext::new_with_config(config);
+        match ObjectStoreUrl::parse(CHUNKS_URL) {
+            Ok(url) => {
+                ctx.register_object_store(url.as_ref(), object_store);
+            }
+            // CHUNKS_URL is a constant valid URL; this cannot happen.
+            Err(e) => tracing::error!(error = %e, "cannot register the chunk object store"),
+        }
+        Engine { ctx, partitions }
+    }
+
+    /// The DataFusion session (for explain and tests).
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Parallelism used for head partitions.
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    /// Runs a log query: at most `limit` entries across all streams, in `query.direction`
+    /// order, exact duplicates (same stream, timestamp and line) dropped, and with
+    /// `interval > 0` at most one entry per interval.
+    pub async fn log_query(
+        &self,
+        snapshot: &ReadSnapshot,
+        query: &LogQuery,
+        limit: usize,
+        interval: i64,
+    ) -> Result<Vec<LogRow>, QueryError> {
+        let mut fetch = if interval > 0 { None } else { Some(limit) };
+        for _ in 0..MAX_REFETCH {
+            let Some(plan) = build_log_plan(snapshot, query, fetch, self.partitions)? else {
+                return Ok(Vec::new());
+            };
+            let mut stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
+            let mut out: Vec<LogRow> = Vec::new();
+            let mut seen: HashSet<(StreamId, i64, String)> = HashSet::new();
+            let mut raw = 0usize;
+            let mut last_ts: Option<i64> = None;
+            while let Some(batch) = stream.next().await {
+                for row in batch_rows(&batch?)? {
+                    raw += 1;
+                    if !seen.insert((row.stream, row.ts, row.line.clone())) {
+                        continue;
+                    }
+                    if interval > 0 {
+                        if let Some(last) = last_ts {
+                            let due = match query.direction {
+                                Direction::Forward => row.ts >= last.saturating_add(interval),
+                                Direction::Backward => row.ts <= last.saturating_sub(interval),
+                            };
+                            if !due {
+                                continue;
+                            }
+                        }
+                        last_ts = Some(row.ts);
+                    }
+                    out.push(row);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match fetch {
+                // Duplicates were dropped and the fetch was exhausted: more rows may exist.
+                Some(f) if raw >= f && out.len() < limit => fetch = Some(f.saturating_mul(2)),
+                _ => return Ok(out),
+            }
+        }
+        Err(QueryError::BadRequest("too many duplicate entries to fill the limit".into()))
+    }
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, QueryError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| QueryError::Arrow(arrow::error::ArrowError::SchemaError(format!("missing or mistyped column {name}"))))
+}
+
+fn as_utf8(array: &ArrayRef) -> Result<ArrayRef, QueryError> {
+    if array.data_type() == &DataType::Utf8 { Ok(Arc::clone(array)) } else { Ok(cast(array, &DataType::Utf8)?) }
+}
+
+fn strings(array: &ArrayRef) -> Result<&StringArray, QueryError> {
+    array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| QueryError::Arrow(arrow::error::ArrowError::SchemaError("expected a string column".into())))
+}
+
+/// The rows of one result batch.
+pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<LogRow>, QueryError> {
+    let ids = column::<UInt64Array>(batch, STREAM_ID)?;
+    let ts = column::<Int64Array>(batch, TS)?;
+    let line_col = batch
+        .column_by_name(LINE)
+        .ok_or_else(|| QueryError::Arrow(arrow::error::ArrowError::SchemaError("missing column line".into())))?;
+    let lines = as_utf8(line_col)?;
+    let lines = strings(&lines)?;
+    let meta = column::<MapArray>(batch, METADATA)?;
+    let keys = as_utf8(meta.keys())?;
+    let keys = strings(&keys)?;
+    let values = as_utf8(meta.values())?;
+    let values = strings(&values)?;
+    let offsets = meta.value_offsets();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let mut metadata = Vec::new();
+        if meta.is_valid(i) {
+            let (from, to) = (offsets[i] as usize, offsets[i + 1] as usize);
+            for j in from..to {
+                if keys.is_valid(j) && values.is_valid(j) {
+                    metadata.push((keys.value(j).to_string(), values.value(j).to_string()));
+                }
+            }
+        }
+        out.push(LogRow {
+            stream: StreamId(ids.value(i)),
+            ts: ts.value(i),
+            line: if lines.is_valid(i) { lines.value(i).to_string() } else { String::new() },
+            metadata,
+        });
+    }
+    Ok(out)
+}
+
+/// What a snapshot held, for the `stats` block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Head rows scanned.
+    pub head_lines: u64,
+    /// Bytes of head lines scanned.
+    pub head_bytes: u64,
+    /// Chunk rows of the matching streams in the files scanned.
+    pub file_lines: u64,
+    /// Compressed bytes of the files scanned.
+    pub file_bytes: u64,
+    /// Number of files.
+    pub files: u64,
+    /// Number of matching streams.
+    pub streams: u64,
+}
+
+impl ScanStats {
+    /// Counts what `snapshot` hands the query.
+    pub fn of(snapshot: &ReadSnapshot, start: i64, end: i64) -> ScanStats {
+        let ids: HashSet<StreamId> = snapshot.streams.iter().map(|(id, _)| *id).collect();
+        let mut s = ScanStats {
+            files: snapshot.files.len() as u64,
+            streams: ids.len() as u64,
+            ..ScanStats::default()
+        };
+        for f in &snapshot.files {
+            s.file_bytes += f.size;
+            s.file_lines += f
+                .streams
+                .iter()
+                .filter(|r| ids.contains(&r.id) && r.min_ts < end && r.max_ts >= start)
+                .map(|r| r.rows)
+                .sum::<u64>();
+        }
+        for b in &snapshot.heads {
+            s.head_lines += b.num_rows() as u64;
+            if let Some(a) = b.column_by_name(LINE).and_then(|c| c.as_any().downcast_ref::<StringArray>()) {
+                s.head_bytes += a.value_data().len() as u64;
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,125 @@
+//! The query crate's error type and its one mapping to HTTP status and body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::logql::ParseError;
+
+/// Message for metric queries until the metric engine exists.
+pub const METRIC_NOT_SUPPORTED: &str = "metric queries are not supported yet";
+/// Loki's message for log queries sent to the instant endpoint.
+pub const LOG_INSTANT_NOT_SUPPORTED: &str =
+    "log queries are not supported as an instant query type, please change your query to a range query type";
+
+/// Everything that can go wrong while answering a query or metadata request.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A request parameter is missing or invalid (400); the message is Loki's.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The LogQL query does not parse or validate (400).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Auth is on and `X-Scope-OrgID` is missing (401).
+    #[error("no org id")]
+    NoOrgId,
+    /// The tenant header is malformed or names several tenants (400).
+    #[error("{0}")]
+    Tenant(String),
+    /// `limit` is above the tenant's `max_entries_limit_per_query` (400).
+    #[error("max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})")]
+    MaxEntries {
+        /// Requested limit.
+        limit: u32,
+        /// Configured maximum.
+        max: u32,
+    },
+    /// The range is longer than `max_query_length` (400).
+    #[error("the query time range exceeds the limit (query length: {length}, limit: {limit})")]
+    QueryTooLong {
+        /// Requested range, Go duration format.
+        length: String,
+        /// Configured limit, Go duration format.
+        limit: String,
+    },
+    /// A log query sent to the instant endpoint (400).
+    #[error("{LOG_INSTANT_NOT_SUPPORTED}")]
+    LogInstantQuery,
+    /// A metric query; not executed yet (501).
+    #[error("{METRIC_NOT_SUPPORTED}")]
+    MetricNotSupported,
+    /// A valid query using a feature not executed yet, e.g. a parser stage (501).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The ingest view or object store failed (500).
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    /// DataFusion failed to plan or execute (500).
+    #[error("query execution: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Arrow failed while reading results (500).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The response could not be encoded (500).
+    #[error("encoding the response: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl From<store::tenant::TenantError> for QueryError {
+    fn from(e: store::tenant::TenantError) -> Self {
+        match e {
+            store::tenant::TenantError::Missing => QueryError::NoOrgId,
+            other => QueryError::Tenant(other.to_string()),
+        }
+    }
+}
+
+impl QueryError {
+    /// The HTTP status Loki answers this error with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            QueryError::BadRequest(_)
+            | QueryError::Parse(_)
+            | QueryError::Tenant(_)
+            | QueryError::MaxEntries { .. }
+            | QueryError::QueryTooLong { .. }
+            | QueryError::LogInstantQuery => StatusCode::BAD_REQUEST,
+            QueryError::NoOrgId => StatusCode::UNAUTHORIZED,
+            QueryError::MetricNotSupported | QueryError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            QueryError::Store(_) | QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::Encode(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+impl IntoResponse for QueryError {
+    /// Plain-text body with Loki's headers (`text/plain; charset=utf-8`, `nosniff`).
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+            tracing::warn!(error = %self, "query failed");
+        }
+        let mut resp = (status, self.to_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(QueryError::NoOrgId.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(QueryError::MetricNotSupported.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(QueryError::Parse(ParseError::plain("x")).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            QueryError::MaxEntries { limit: 6000, max: 5000 }.to_string(),
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 5000)"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! [`ChunkTable`]: the snapshot's Parquet chunk files, read through DataFusion's Parquet scan.
+//!
+//! The table lists exactly the files of the snapshot (with their sizes, so no `HEAD`
+//! requests are needed) and reads them from the object store registered in the session's
+//! runtime under [`CHUNKS_URL`]. Filters are accepted as `Inexact`: DataFusion keeps its
+//! own filter above the scan and its physical filter-pushdown rule moves the predicate into
+//! the Parquet source, where it prunes row groups by statistics (`stream_id`, `ts`), pages
+//! by the page index, and evaluates the rest while decoding (late materialization). The
+//! top-k dynamic filter of `ORDER BY ts LIMIT n` is pushed the same way.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use store::index::FileMeta;
+
+/// The URL the chunk object store is registered under in the session's runtime.
+pub const CHUNKS_URL: &str = "skald://chunks/";
+
+/// The chunk files of one snapshot as a DataFusion table.
+#[derive(Debug)]
+pub struct ChunkTable {
+    schema: SchemaRef,
+    files: Vec<FileMeta>,
+    store_url: ObjectStoreUrl,
+}
+
+impl ChunkTable {
+    /// A table over `files` (paths relative to the object store root).
+    pub fn new(files: Vec<FileMeta>) -> DfResult<ChunkTable> {
+        Ok(ChunkTable { schema: store::schema::entry_schema(), files, store_url: ObjectStoreUrl::parse(CHUNKS_URL)? })
+    }
+
+    /// Spreads the files over at most `partitions` groups, balancing bytes.
+    fn file_groups(&self, partitions: usize) -> Vec<FileGroup> {
+        let n = partitions.clamp(1, self.files.len().max(1));
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+        let mut files: Vec<&FileMeta> = self.files.iter().collect();
+        files.sort_by(|a, b| b.size.cmp(&a.size));
+        for f in files {
+            if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+                g.0 += f.size;
+                g.1.push(PartitionedFile::new(f.path.clone(), f.size));
+            }
+        }
+        groups.into_iter().filter(|g| !g.1.is_empty()).map(|g| FileGroup::new(g.1)).collect()
+    }
+}
+
+#[async_trait]
+impl TableProvider for ChunkTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if self.files.is_empty() {
+            let schema = datafusion::physical_plan::project_schema(&self.schema, projection)?;
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        let mut options = state.table_options().parquet.clone();
+        options.global.pushdown_filters = true;
+        options.global.reorder_filters = true;
+        options.global.enable_page_index = true;
+        options.global.pruning = true;
+        let runtime = state.runtime_env();
+        let store = runtime.object_store(&self.store_url)?;
+        let reader = CachedParquetFileReaderFactory::new(store, runtime.cache_manager.get_file_metadata_cache());
+        let source = ParquetSource::new(Arc::clone(&self.schema))
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::new(reader));
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+            .with_file_groups(self.file_groups(state.config().target_partitions()))
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}

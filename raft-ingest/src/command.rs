@@ -1,0 +1,91 @@
+//! What goes through the Raft log: the commands proposed and the results of applying them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use store::entry::Entry;
+use store::index::FileMeta;
+use store::labels::Labels;
+
+/// The entries of one stream in one push, already validated by the distributor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPush {
+    /// The stream's labels (sorted, validated).
+    pub labels: Labels,
+    /// Entries in push order.
+    pub entries: Vec<Entry>,
+}
+
+/// One client push: a tenant and its streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantPush {
+    /// Tenant id.
+    pub tenant: String,
+    /// Streams with their entries.
+    pub streams: Vec<StreamPush>,
+}
+
+/// A chunk file produced by a flush, with the labels of the streams it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlushedFile {
+    /// Tenant the file belongs to.
+    pub tenant: String,
+    /// The file and its per-stream ranges.
+    pub file: FileMeta,
+    /// Labels of every stream in the file.
+    pub labels: Vec<Labels>,
+}
+
+/// A Raft log command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Concurrent client pushes batched into one proposal (group commit).
+    Push(Vec<TenantPush>),
+    /// Heads up to `upto` (a log index) were written to `files`: drop them from the heads and
+    /// add the files to the index.
+    Flushed {
+        /// Every entry applied at or before this log index is in `files`.
+        upto: u64,
+        /// The chunk files written, one per tenant.
+        files: Vec<FlushedFile>,
+    },
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Push(p) => write!(f, "Push({} pushes)", p.len()),
+            Command::Flushed { upto, files } => write!(f, "Flushed(upto={upto}, {} files)", files.len()),
+        }
+    }
+}
+
+/// What applying one client push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushOutcome {
+    /// Entries appended to heads.
+    pub accepted: u64,
+    /// Entries dropped as exact duplicates of stored ones.
+    pub duplicates: u64,
+    /// Rejection messages (entries outside the out-of-order window), Loki's format.
+    pub rejected: Vec<String>,
+}
+
+/// The result of applying a command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyResult {
+    /// Blank, membership or flush entries.
+    #[default]
+    None,
+    /// One outcome per client push, in proposal order.
+    Push(Vec<PushOutcome>),
+}
+
+openraft::declare_raft_types!(
+    /// Raft types of an ingest shard group.
+    pub TypeConfig:
+        D = Command,
+        R = ApplyResult,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+);

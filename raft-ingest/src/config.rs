@@ -1,0 +1,54 @@
+//! `ingester:` configuration, with Loki's keys where the concept is Loki's.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use store::time::{ByteSize, ConfigDuration};
+
+/// When heads are cut into chunk files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngesterConfig {
+    /// Flush a stream's head once no entry arrived for this long (Loki key; default 30m).
+    pub chunk_idle_period: ConfigDuration,
+    /// Flush a head once its oldest unflushed entry arrived this long ago (Loki key; default
+    /// 2h). Half of it is the out-of-order window, as in Loki.
+    pub max_chunk_age: ConfigDuration,
+    /// Flush once one stream's head holds this many bytes (Loki key; default 1572864).
+    pub chunk_target_size: ByteSize,
+    /// How often the flush conditions are checked (Loki key; default 30s).
+    pub flush_check_period: ConfigDuration,
+    /// Flush once all heads of the node together hold this many bytes (default 128MiB).
+    pub max_head_bytes: ByteSize,
+    /// Flush every head on graceful shutdown (Loki key; default true).
+    pub flush_on_shutdown: bool,
+    /// Most bytes of pushes batched into one Raft proposal (default 16MiB).
+    pub max_batch_bytes: ByteSize,
+}
+
+impl Default for IngesterConfig {
+    fn default() -> Self {
+        IngesterConfig {
+            chunk_idle_period: ConfigDuration::secs(30 * 60),
+            max_chunk_age: ConfigDuration::secs(2 * 3600),
+            chunk_target_size: ByteSize(1_572_864),
+            flush_check_period: ConfigDuration::secs(30),
+            max_head_bytes: ByteSize(128 * 1024 * 1024),
+            flush_on_shutdown: true,
+            max_batch_bytes: ByteSize(16 * 1024 * 1024),
+        }
+    }
+}
+
+impl IngesterConfig {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.flush_check_period.0 < Duration::from_millis(10) {
+            return Err("ingester.flush_check_period must be at least 10ms".into());
+        }
+        if self.max_chunk_age.0.is_zero() {
+            return Err("ingester.max_chunk_age must be positive".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! The write path's error type.
+
+/// Everything that can fail between a push arriving and its entries being applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Opening or writing the sled database failed.
+    #[error("raft log storage: {0}")]
+    Storage(#[from] std::io::Error),
+    /// openraft reported a fatal error or refused a proposal.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// The node is shutting down and takes no more writes.
+    #[error("ingester is shutting down")]
+    ShuttingDown,
+    /// Writing a chunk file or reading the store failed.
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+}

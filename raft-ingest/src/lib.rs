@@ -1,0 +1,47 @@
+//! Skald's write path: from a push request to durable, queryable entries.
+//!
+//! ```text
+//!  HTTP/gRPC push ─► distributor ─► ingester (proposer) ─► openraft ─► sled log (fsync)
+//!   (decode,          (auth,          (group commit:            │
+//!    validate)         limits)         one proposal, one fsync) ▼
+//!                                                      state machine ─► stream heads
+//!                                                              ▲             │ flusher
+//!                                        Flushed{upto, files} ─┘             ▼
+//!                                                              Parquet chunks on object_store
+//! ```
+//!
+//! * [`decode`] and [`validate`] turn Loki push bodies (JSON, gzip, protobuf+snappy) into
+//!   validated [`command::TenantPush`]es with Loki's error messages; [`distributor`] maps
+//!   failures to Loki's status codes; [`http`] and [`grpc`] expose it.
+//! * [`ingester`] runs one openraft group per shard (one shard on a single node). Its
+//!   proposer batches concurrent pushes into one [`command::Command::Push`]; a push is
+//!   answered only after that entry is fsynced in the [`log_store`] (sled) and applied.
+//! * [`state_machine`] applies entries to [`heads`]; identical (stream, timestamp, line)
+//!   entries are dropped, and entries older than the out-of-order window are rejected.
+//! * The flusher (in [`ingester`]) writes heads to Parquet via `store::chunk`, proposes
+//!   `Flushed`, which drops the flushed rows and indexes the files in the same apply, then
+//!   snapshots so the log can be purged. Queries read heads and index through
+//!   `store::view::IngestView`, under the state machine's lock, so they see every entry once.
+
+pub mod command;
+pub mod config;
+pub mod decode;
+pub mod distributor;
+pub mod error;
+pub mod grpc;
+pub mod heads;
+pub mod http;
+pub mod ingester;
+pub mod log_store;
+pub mod metrics;
+pub mod network;
+pub mod state_machine;
+pub mod validate;
+
+#[cfg(test)]
+mod testutil;
+
+pub use config::IngesterConfig;
+pub use distributor::Distributor;
+pub use error::IngestError;
+pub use ingester::Ingester;

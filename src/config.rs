@@ -1,0 +1,212 @@
+//! The `skald` configuration: one YAML file with Loki's keys, overridable by flags.
+//!
+//! Every struct here rejects unknown keys, so a typo is an error that names the key instead
+//! of a setting silently ignored. Flags take the form `--<yaml.path>=<value>` (dashes and
+//! underscores are interchangeable, one or two leading dashes), and the value is read as YAML.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::{Mapping, Value};
+use std::path::PathBuf;
+
+use raft_ingest::IngesterConfig;
+use store::limits::Limits;
+use store::object::StorageConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Require `X-Scope-OrgID` on every request (Loki key). When false, everything belongs to
+    /// tenant `fake`. Skald's embedded default is false, like Loki's local example config.
+    pub auth_enabled: bool,
+    /// Listeners.
+    pub server: ServerConfig,
+    /// Data directory and storage backend.
+    pub common: CommonConfig,
+    /// Ingest and query limits.
+    pub limits_config: Limits,
+    /// Head and flush settings.
+    pub ingester: IngesterConfig,
+}
+
+/// `server:` listener settings (Loki keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// HTTP listen address (default all interfaces).
+    pub http_listen_address: String,
+    /// HTTP listen port (default 3100; 0 picks a free port).
+    pub http_listen_port: u16,
+    /// gRPC listen address (default all interfaces).
+    pub grpc_listen_address: String,
+    /// gRPC listen port (default 9095; 0 picks a free port).
+    pub grpc_listen_port: u16,
+    /// Log level: debug, info, warn or error (default info).
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_listen_address: "0.0.0.0".into(),
+            http_listen_port: 3100,
+            grpc_listen_address: "0.0.0.0".into(),
+            grpc_listen_port: 9095,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// `common:` settings (Loki keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommonConfig {
+    /// Directory for all local data: the Raft log, and chunks unless storage says otherwise
+    /// (default `./data`).
+    pub path_prefix: PathBuf,
+    /// Object storage for chunk files.
+    pub storage: StorageConfig,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        CommonConfig { path_prefix: PathBuf::from("./data"), storage: StorageConfig::default() }
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// Run the server with this configuration.
+    Run(Box<Config>),
+    /// Print usage.
+    Help,
+    /// Print the version.
+    Version,
+    /// Print the effective configuration as YAML and exit.
+    PrintConfig(Box<Config>),
+}
+
+/// Usage text for `--help`.
+pub const USAGE: &str = "\
+usage: skald [--config.file=PATH] [--<key.path>=VALUE ...] [--print-config] [--help] [--version]
+
+Runs every Skald role in one process. Without arguments: data under ./data, HTTP on :3100,
+gRPC on :9095. Any configuration key can be set by flag, e.g.
+  --server.http_listen_port=3200 --common.path_prefix=/var/lib/skald --auth_enabled=true
+";
+
+fn normalize_key(key: &str) -> String {
+    key.trim_start_matches('-').replace('-', "_")
+}
+
+fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
+    let mut node = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            bail!("invalid flag key {path:?}");
+        }
+        if !node.is_mapping() {
+            *node = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(map) = node else { bail!("invalid flag key {path:?}") };
+        let key = Value::String((*part).to_string());
+        if i + 1 == parts.len() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map.entry(key).or_insert(Value::Mapping(Mapping::new()));
+    }
+    Ok(())
+}
+
+/// Parses the command line (without the program name) into an [`Invocation`].
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Invocation> {
+    let mut file = None;
+    let mut overrides = Vec::new();
+    let mut print_config = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let key_value = arg.trim_start_matches('-');
+        if key_value.len() == arg.len() {
+            bail!("unexpected argument {arg:?}\n{USAGE}");
+        }
+        let (key, value) = match key_value.split_once('=') {
+            Some((k, v)) => (normalize_key(k), Some(v.to_string())),
+            None => (normalize_key(key_value), None),
+        };
+        match key.as_str() {
+            "help" | "h" => return Ok(Invocation::Help),
+            "version" => return Ok(Invocation::Version),
+            "print_config" | "print_config_stderr" => print_config = true,
+            "config.file" => {
+                let v = match value {
+                    Some(v) => v,
+                    None => args.next().context("--config.file needs a path")?,
+                };
+                file = Some(PathBuf::from(v));
+            }
+            "config.expand_env" => {}
+            _ => {
+                let v = match value {
+                    Some(v) => v,
+                    None => args.next().with_context(|| format!("flag --{key} needs a value"))?,
+                };
+                overrides.push((key, v));
+            }
+        }
+    }
+    let config = load(file.as_deref(), &overrides)?;
+    Ok(if print_config { Invocation::PrintConfig(Box::new(config)) } else { Invocation::Run(Box::new(config)) })
+}
+
+/// Builds the configuration from an optional YAML file and `key.path=value` overrides.
+pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> Result<Config> {
+    let mut root = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+            let v: Value = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+            if v.is_null() { Value::Mapping(Mapping::new()) } else { v }
+        }
+        None => Value::Mapping(Mapping::new()),
+    };
+    for (key, raw) in overrides {
+        let value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
+        set_path(&mut root, key, value)?;
+    }
+    let config: Config = serde_yaml_ng::from_value(root).context("invalid configuration")?;
+    config.limits_config.validate().map_err(anyhow::Error::msg)?;
+    config.ingester.validate().map_err(anyhow::Error::msg)?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_match_loki_ports() {
+        let Invocation::Run(c) = parse_args(Vec::new()).unwrap() else { panic!() };
+        assert_eq!(c.server.http_listen_port, 3100);
+        assert_eq!(c.server.grpc_listen_port, 9095);
+        assert_eq!(c.common.path_prefix, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn flags_override_and_unknown_keys_fail() {
+        let Invocation::Run(c) = parse_args(args(&["--server.http-listen-port=0", "-auth_enabled=true", "--limits_config.max_line_size=1KB"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.server.http_listen_port, 0);
+        assert!(c.auth_enabled);
+        assert_eq!(c.limits_config.max_line_size.0, 1000);
+        let err = format!("{:#}", parse_args(args(&["--server.no_such_key=1"])).unwrap_err());
+        assert!(err.contains("no_such_key"), "{err}");
+    }
+}

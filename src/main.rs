@@ -1,0 +1,36 @@
+//! `skald`: a Loki-compatible log aggregation server. With no arguments it runs every role in
+//! one process on the embedded default (data under `./data`, HTTP on 3100, gRPC on 9095).
+
+mod config;
+mod server;
+
+use anyhow::Result;
+use tracing_subscriber::EnvFilter;
+
+use config::{Invocation, USAGE, parse_args};
+
+fn main() -> Result<()> {
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(Invocation::Run(c)) => c,
+        Ok(Invocation::PrintConfig(c)) => {
+            print!("{}", serde_yaml_ng::to_string(&*c)?);
+            return Ok(());
+        }
+        Ok(Invocation::Help) => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Ok(Invocation::Version) => {
+            println!("skald {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("skald: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::try_from_env("SKALD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.server.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(server::run(*config))
+}

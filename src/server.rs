@@ -1,0 +1,148 @@
+//! Wires the roles into one process: storage, ingester, distributor, querier, and the HTTP
+//! and gRPC listeners, with a graceful shutdown that flushes heads.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use raft_ingest::{Distributor, Ingester};
+use store::object::build_object_store;
+
+use crate::config::Config;
+
+/// Flags the process-level HTTP routes read.
+struct Ops {
+    stopping: AtomicBool,
+    config_yaml: String,
+}
+
+async fn ready(State(ops): State<Arc<Ops>>) -> Response {
+    if ops.stopping.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "Application is stopping\n").into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
+    }
+}
+
+async fn metrics() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], store::metrics::render()).into_response()
+}
+
+async fn buildinfo() -> Response {
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": option_env!("SKALD_REVISION").unwrap_or(""),
+        "branch": option_env!("SKALD_BRANCH").unwrap_or(""),
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    });
+    ([(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response()
+}
+
+async fn show_config(State(ops): State<Arc<Ops>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/yaml; charset=utf-8")], ops.config_yaml.clone()).into_response()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Runs every role until SIGTERM or Ctrl-C, then drains and flushes.
+pub async fn run(config: Config) -> Result<()> {
+    let data_dir = config.common.path_prefix.clone();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let object_store = build_object_store(&config.common.storage, &data_dir)?;
+    let ingester = Ingester::start(&data_dir, object_store.clone(), config.ingester.clone())
+        .await
+        .context("starting the ingester")?;
+    let distributor = Arc::new(Distributor::new(ingester.clone(), config.limits_config.clone(), config.auth_enabled));
+    let query_state = Arc::new(query::QueryState {
+        view: ingester.clone(),
+        object_store,
+        limits: config.limits_config.clone(),
+        auth_enabled: config.auth_enabled,
+    });
+    let ops = Arc::new(Ops {
+        stopping: AtomicBool::new(false),
+        config_yaml: serde_yaml_ng::to_string(&config).unwrap_or_default(),
+    });
+    let app = Router::new()
+        .merge(raft_ingest::http::router(distributor.clone()))
+        .merge(query::router(query_state))
+        .merge(
+            Router::new()
+                .route("/ready", get(ready))
+                .route("/config", get(show_config))
+                .with_state(ops.clone()),
+        )
+        .route("/metrics", get(metrics))
+        .route("/loki/api/v1/status/buildinfo", get(buildinfo));
+
+    let http_addr: SocketAddr = format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port)
+        .parse()
+        .context("server.http_listen_address/port")?;
+    let grpc_addr: SocketAddr = format!("{}:{}", config.server.grpc_listen_address, config.server.grpc_listen_port)
+        .parse()
+        .context("server.grpc_listen_address/port")?;
+    let http = TcpListener::bind(http_addr).await.with_context(|| format!("binding HTTP on {http_addr}"))?;
+    let grpc = TcpListener::bind(grpc_addr).await.with_context(|| format!("binding gRPC on {grpc_addr}"))?;
+    println!("skald: http listening on {}", http.local_addr()?);
+    println!("skald: grpc listening on {}", grpc.local_addr()?);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .await
+    });
+    let mut grpc_stop = stop_rx.clone();
+    let grpc_task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(raft_ingest::grpc::pusher_service(distributor))
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {
+                let _ = grpc_stop.changed().await;
+            }),
+    );
+    println!("skald: ready");
+    tracing::info!(%http_addr, %grpc_addr, data = %data_dir.display(), "skald started");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining requests and flushing heads");
+    ops.stopping.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let _ = http_task.await;
+    let _ = grpc_task.await;
+    ingester.shutdown().await.context("flushing heads on shutdown")?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The per-tenant index of chunk files: which streams and time ranges each file holds.
+//!
+//! The index lives in the ingester's replicated state (it is part of every Raft snapshot), so
+//! it is exactly as durable as the data it points to, and queries resolve files through it
+//! without listing the object store.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::labels::{Labels, StreamId};
+use crate::matcher::{Matcher, matches_all};
+
+/// The rows one stream has in one chunk file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRange {
+    /// Stream fingerprint.
+    pub id: StreamId,
+    /// Earliest timestamp of the stream in the file (ns).
+    pub min_ts: i64,
+    /// Latest timestamp of the stream in the file (ns).
+    pub max_ts: i64,
+    /// Number of entries of the stream in the file.
+    pub rows: u64,
+}
+
+/// One chunk file of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    /// Object path relative to the store root.
+    pub path: String,
+    /// Size of the object in bytes.
+    pub size: u64,
+    /// Earliest timestamp in the file (ns).
+    pub min_ts: i64,
+    /// Latest timestamp in the file (ns).
+    pub max_ts: i64,
+    /// Total rows.
+    pub rows: u64,
+    /// Per-stream ranges, sorted by stream id.
+    pub streams: Vec<StreamRange>,
+}
+
+impl FileMeta {
+    /// True when the file holds rows of `id` overlapping `[start, end)`.
+    pub fn has_stream_in(&self, id: StreamId, start: i64, end: i64) -> bool {
+        self.streams
+            .binary_search_by_key(&id, |s| s.id)
+            .ok()
+            .is_some_and(|i| self.streams[i].min_ts < end && self.streams[i].max_ts >= start)
+    }
+}
+
+/// A stream known to the index: its labels and the time range of its stored rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedStream {
+    /// The stream's labels.
+    pub labels: Labels,
+    /// Earliest stored timestamp (ns).
+    pub min_ts: i64,
+    /// Latest stored timestamp (ns).
+    pub max_ts: i64,
+}
+
+/// All chunk files and streams of one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantIndex {
+    /// Chunk files in the order they were added.
+    pub files: Vec<FileMeta>,
+    /// Every stream that has rows in some file.
+    pub streams: BTreeMap<StreamId, IndexedStream>,
+}
+
+impl TenantIndex {
+    /// Records a new file and the labels of the streams in it.
+    pub fn add_file(&mut self, file: FileMeta, labels: &HashMap<StreamId, Labels>) {
+        for s in &file.streams {
+            let entry = self.streams.entry(s.id).or_insert_with(|| IndexedStream {
+                labels: labels.get(&s.id).cloned().unwrap_or_default(),
+                min_ts: s.min_ts,
+                max_ts: s.max_ts,
+            });
+            entry.min_ts = entry.min_ts.min(s.min_ts);
+            entry.max_ts = entry.max_ts.max(s.max_ts);
+        }
+        self.files.push(file);
+    }
+
+    /// Streams whose labels satisfy `matchers` and whose rows overlap `[start, end)`.
+    pub fn matching_streams(&self, matchers: &[Matcher], start: i64, end: i64) -> Vec<(StreamId, &Labels)> {
+        self.streams
+            .iter()
+            .filter(|(_, s)| s.min_ts < end && s.max_ts >= start && matches_all(matchers, &s.labels))
+            .map(|(id, s)| (*id, &s.labels))
+            .collect()
+    }
+
+    /// Files holding rows of any of `ids` overlapping `[start, end)`.
+    pub fn files_for(&self, ids: &[StreamId], start: i64, end: i64) -> Vec<FileMeta> {
+        self.files
+            .iter()
+            .filter(|f| f.min_ts < end && f.max_ts >= start)
+            .filter(|f| ids.iter().any(|id| f.has_stream_in(*id, start, end)))
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,38 @@
+//! Skald's storage layer: the data model every other crate shares, and the on-disk formats.
+//!
+//! * [`labels`] and [`matcher`]: a stream is a tenant plus a sorted label set; its
+//!   [`StreamId`](labels::StreamId) is a stable 64-bit fingerprint of those labels. Matchers are
+//!   the `=`, `!=`, `=~`, `!~` of a LogQL stream selector.
+//! * [`entry`]: one log entry (timestamp in nanoseconds, line, structured metadata).
+//! * [`schema`] and [`chunk`]: the Arrow schema of stored entries, and the Parquet files
+//!   ("chunks") that flushed heads are written to: sorted by stream then time, zstd, with
+//!   row-group statistics and a page index.
+//! * [`index`]: the per-tenant index of chunk files: which streams and time ranges each file
+//!   holds, so that readers never list the bucket.
+//! * [`view`]: the read contract between the write path and the read path. The ingester
+//!   implements [`IngestView`](view::IngestView); the querier consumes it. It hands out one
+//!   consistent snapshot of (index files, unflushed heads), so a query sees every entry exactly
+//!   once even while a flush moves entries from heads into files.
+//! * [`object`]: building the `object_store` backend (local filesystem or S3) from config.
+//! * [`limits`], [`tenant`], [`time`]: Loki-compatible limits, tenant ids and duration syntax.
+//! * [`metrics`]: the process-wide Prometheus registry behind `/metrics`.
+//!
+//! Data flows: distributor -> Raft log -> heads (raft-ingest) -> [`chunk::write_chunk`] ->
+//! object store + [`index::TenantIndex`]; querier -> [`view::IngestView::snapshot`] ->
+//! DataFusion over chunk files and head batches.
+
+pub mod chunk;
+pub mod entry;
+pub mod error;
+pub mod index;
+pub mod labels;
+pub mod limits;
+pub mod matcher;
+pub mod metrics;
+pub mod object;
+pub mod schema;
+pub mod tenant;
+pub mod time;
+pub mod view;
+
+pub use error::StoreError;

@@ -1,0 +1,80 @@
+//! Per-tenant limits (`limits_config`), with Loki's keys and defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::{ByteSize, ConfigDuration};
+
+/// Loki's default list of labels a `service_name` is discovered from.
+pub const DEFAULT_SERVICE_NAME_LABELS: &[&str] = &[
+    "service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container",
+    "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name",
+];
+
+/// Limits applied to pushes and queries. Every field is the Loki key of the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Reject entries older than `reject_old_samples_max_age` (default true).
+    pub reject_old_samples: bool,
+    /// Oldest accepted entry age when `reject_old_samples` is on (default 168h).
+    pub reject_old_samples_max_age: ConfigDuration,
+    /// How far in the future an entry may be (default 10m).
+    pub creation_grace_period: ConfigDuration,
+    /// Largest `limit` a log query may ask for (default 5000).
+    pub max_entries_limit_per_query: u32,
+    /// Largest accepted line in bytes; 0 disables the check (default 256KB).
+    pub max_line_size: ByteSize,
+    /// Most label names a stream may have, `service_name` not counted (default 15).
+    pub max_label_names_per_series: usize,
+    /// Longest label name in bytes (default 1024).
+    pub max_label_name_length: usize,
+    /// Longest label value in bytes (default 2048).
+    pub max_label_value_length: usize,
+    /// Whether entries may carry structured metadata (default true).
+    pub allow_structured_metadata: bool,
+    /// Largest structured metadata of one entry in bytes (default 64KB).
+    pub max_structured_metadata_size: ByteSize,
+    /// Most structured metadata pairs on one entry (default 128).
+    pub max_structured_metadata_entries_count: usize,
+    /// Labels a missing `service_name` is taken from, in order; empty disables the discovery.
+    pub discover_service_name: Vec<String>,
+    /// Whether `detected_level` is derived on ingest. Skald does not derive it yet: only
+    /// `false` is accepted.
+    pub discover_log_levels: bool,
+    /// Longest time range a query may cover; 0 disables the check (default 721h).
+    pub max_query_length: ConfigDuration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            reject_old_samples: true,
+            reject_old_samples_max_age: ConfigDuration::secs(168 * 3600),
+            creation_grace_period: ConfigDuration::secs(600),
+            max_entries_limit_per_query: 5000,
+            max_line_size: ByteSize(256 * 1024),
+            max_label_names_per_series: 15,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            allow_structured_metadata: true,
+            max_structured_metadata_size: ByteSize(64 * 1024),
+            max_structured_metadata_entries_count: 128,
+            discover_service_name: DEFAULT_SERVICE_NAME_LABELS.iter().map(|s| s.to_string()).collect(),
+            discover_log_levels: false,
+            max_query_length: ConfigDuration::secs(721 * 3600),
+        }
+    }
+}
+
+impl Limits {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.discover_log_levels {
+            return Err("limits_config.discover_log_levels: true is not supported yet; set it to false".into());
+        }
+        if self.max_entries_limit_per_query == 0 {
+            return Err("limits_config.max_entries_limit_per_query must be positive".into());
+        }
+        Ok(())
+    }
+}

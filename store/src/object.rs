@@ -1,0 +1,80 @@
+//! Building the object store that holds chunk files, from `common.storage`.
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::StoreError;
+
+/// `common.storage`: where chunk files live. Local filesystem unless `s3` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Local filesystem storage.
+    pub filesystem: Option<FilesystemStorage>,
+    /// S3 (or S3-compatible) storage.
+    pub s3: Option<S3Storage>,
+}
+
+/// `common.storage.filesystem`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemStorage {
+    /// Directory for chunk files (default `<path_prefix>/chunks`).
+    pub chunks_directory: Option<String>,
+}
+
+/// `common.storage.s3`, with Loki's key names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Storage {
+    /// Bucket name (Loki accepts a comma-separated list; Skald uses the first).
+    pub bucketnames: String,
+    /// Endpoint URL for S3-compatible stores (MinIO, Ceph); empty means AWS.
+    pub endpoint: String,
+    /// Region.
+    pub region: String,
+    /// Access key id; empty means the environment's credentials.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Allow plain HTTP to the endpoint.
+    pub insecure: bool,
+    /// Use path-style addressing (`endpoint/bucket/key`).
+    pub s3forcepathstyle: bool,
+}
+
+/// Builds the configured object store; `data_dir` is `common.path_prefix`.
+pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    if let Some(s3) = &cfg.s3 {
+        let bucket = s3.bucketnames.split(',').next().unwrap_or("").trim();
+        if bucket.is_empty() {
+            return Err(StoreError::Config("common.storage.s3.bucketnames must name a bucket".into()));
+        }
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_allow_http(s3.insecure)
+            .with_virtual_hosted_style_request(!s3.s3forcepathstyle);
+        if !s3.endpoint.is_empty() {
+            b = b.with_endpoint(&s3.endpoint);
+        }
+        if !s3.region.is_empty() {
+            b = b.with_region(&s3.region);
+        }
+        if !s3.access_key_id.is_empty() {
+            b = b.with_access_key_id(&s3.access_key_id).with_secret_access_key(&s3.secret_access_key);
+        }
+        return Ok(Arc::new(b.build()?));
+    }
+    let dir = cfg
+        .filesystem
+        .as_ref()
+        .and_then(|f| f.chunks_directory.clone())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("chunks"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+}

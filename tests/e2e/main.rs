@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `skald` binary, spawned on random 127.0.0.1 ports with a
+//! private data directory per test, driven over HTTP and gRPC like a Loki client would.
+//!
+//! One integration-test binary (modules below) keeps CI link time low.
+
+mod harness;
+
+mod config;
+mod conformance;
+mod crash;
+mod push;
+mod query;
+mod shutdown;
+mod validation;
