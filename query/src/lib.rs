@@ -28,6 +28,8 @@
 //! Every failure is a [`QueryError`], mapped to Loki's status and plain-text message in
 //! one place.
 
+#![warn(missing_docs)]
+
 pub mod engine;
 pub mod error;
 mod http;

@@ -87,15 +87,14 @@ pub fn parse_timestamp(value: &str, default: i64) -> Result<i64, String> {
     if value.is_empty() {
         return Ok(default);
     }
-    if value.contains('.') {
-        if let Ok(t) = value.parse::<f64>() {
-            if t.is_finite() {
-                let secs = t.trunc();
-                let frac = ((t - secs) * 1000.0).round() / 1000.0;
-                let nanos = (secs as i64).saturating_mul(NANOS_PER_SEC).saturating_add((frac * 1e9) as i64);
-                return Ok(nanos);
-            }
-        }
+    if value.contains('.')
+        && let Ok(t) = value.parse::<f64>()
+        && t.is_finite()
+    {
+        let secs = t.trunc();
+        let frac = ((t - secs) * 1000.0).round() / 1000.0;
+        let nanos = (secs as i64).saturating_mul(NANOS_PER_SEC).saturating_add((frac * 1e9) as i64);
+        return Ok(nanos);
     }
     match parse_go_int(value) {
         Ok(n) if value.len() <= 10 => Ok(n.saturating_mul(NANOS_PER_SEC)),

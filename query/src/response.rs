@@ -451,18 +451,20 @@ impl Stats {
         let bytes = to_i(scan.head_bytes + scan.file_bytes);
         let per_sec = |v: i64| if exec_secs > 0.0 { (v as f64 / exec_secs) as i64 } else { 0 };
         let entries = i64::try_from(entries).unwrap_or(i64::MAX);
-        let mut s = Stats::default();
-        s.summary = Summary {
-            bytes_processed_per_second: per_sec(bytes),
-            lines_processed_per_second: per_sec(lines),
-            total_bytes_processed: bytes,
-            total_lines_processed: lines,
-            exec_time: exec_secs,
-            total_entries_returned: entries,
-            splits: 1,
-            shards: 1,
-            total_post_filter_lines: entries,
-            ..Summary::default()
+        let mut s = Stats {
+            summary: Summary {
+                bytes_processed_per_second: per_sec(bytes),
+                lines_processed_per_second: per_sec(lines),
+                total_bytes_processed: bytes,
+                total_lines_processed: lines,
+                exec_time: exec_secs,
+                total_entries_returned: entries,
+                splits: 1,
+                shards: 1,
+                total_post_filter_lines: entries,
+                ..Summary::default()
+            },
+            ..Stats::default()
         };
         s.querier.querier_exec_time = exec_secs;
         s.querier.store.total_chunks_ref = to_i(scan.files);

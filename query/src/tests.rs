@@ -26,6 +26,8 @@ const SEC: i64 = 1_000_000_000;
 const TENANT: &str = "t1";
 
 type Row = (&'static str, i64, &'static str, &'static [(&'static str, &'static str)]);
+/// An entry of a test batch: stream, timestamp, line, structured metadata.
+type Entry<'a> = (StreamId, i64, &'a str, &'a [(&'a str, &'a str)]);
 
 struct TestView {
     index: TenantIndex,
@@ -64,7 +66,7 @@ fn labels(s: &str) -> Labels {
     Labels::parse(s).expect("test labels")
 }
 
-fn batch(rows: &[(StreamId, i64, &str, &[(&str, &str)])]) -> RecordBatch {
+fn batch(rows: &[Entry<'_>]) -> RecordBatch {
     let mut b = EntryBatchBuilder::new();
     for (id, ts, line, md) in rows {
         let md: Vec<(String, String)> = md.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -88,7 +90,7 @@ async fn fixture() -> (axum::Router, std::path::PathBuf) {
         ("web", T0 + 3 * SEC / 2, "web started", &[]),
         ("web", T0 + 5 * SEC / 2, "web error timeout", &[]),
     ];
-    let mut sorted: Vec<(StreamId, i64, &str, &[(&str, &str)])> =
+    let mut sorted: Vec<Entry<'_>> =
         file_rows.iter().map(|(s, ts, l, md)| (by_name[s].stream_id(), *ts, *l, *md)).collect();
     sorted.sort_by_key(|r| (r.0, r.1));
     let meta = store::chunk::write_chunk(Arc::clone(&store), "t1/chunks/0/1-1-5.parquet", &[batch(&sorted)])
@@ -408,7 +410,6 @@ async fn parquet_scan_gets_the_predicate() {
     let plan = crate::plan::build_log_plan(&snapshot, &query, Some(10), 2).expect("plan").expect("some plan");
     let physical = engine.session().state().create_physical_plan(&plan).await.expect("physical");
     let text = displayable(physical.as_ref()).indent(true).to_string();
-    println!("{text}");
     let parquet_line = text.lines().find(|l| l.contains("file_type=parquet")).unwrap_or_else(|| panic!("{text}"));
     assert!(parquet_line.contains("predicate="), "{text}");
     assert!(parquet_line.contains("stream_id"), "{text}");

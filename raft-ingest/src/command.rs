@@ -65,6 +65,8 @@ impl fmt::Display for Command {
 pub struct PushOutcome {
     /// Entries appended to heads.
     pub accepted: u64,
+    /// Line and metadata bytes of the appended entries.
+    pub bytes: u64,
     /// Entries dropped as exact duplicates of stored ones.
     pub duplicates: u64,
     /// Rejection messages (entries outside the out-of-order window), Loki's format.

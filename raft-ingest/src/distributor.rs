@@ -122,6 +122,7 @@ impl Distributor {
         if !validated.push.streams.is_empty() {
             let outcome = self.ingester.push(validated.push).await?;
             metrics::ENTRIES_ACCEPTED.add(outcome.accepted);
+            metrics::BYTES_ACCEPTED.add(outcome.bytes);
             metrics::ENTRIES_DUPLICATE.add(outcome.duplicates);
             metrics::ENTRIES_REJECTED.add(outcome.rejected.len() as u64);
             errors.extend(outcome.rejected);

@@ -280,6 +280,7 @@ impl Heads {
                     continue;
                 }
                 self.bytes += entry.size();
+                out.bytes += entry.size() as u64;
                 head.append(log_index, entry, now);
                 out.accepted += 1;
             }

@@ -90,6 +90,13 @@ impl Ingester {
             .current_leader(NODE_ID, "single-node shard elects itself")
             .await
             .map_err(|e| IngestError::Raft(e.to_string()))?;
+        // Serve only once everything in the log is applied, so reads after a restart see
+        // every entry acknowledged before it.
+        let last_log = raft.metrics().borrow_watched().last_log_index;
+        raft.wait(Some(Duration::from_secs(300)))
+            .applied_index_at_least(last_log, "replay the log after restart")
+            .await
+            .map_err(|e| IngestError::Raft(e.to_string()))?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
         let (stop, stop_rx) = watch::channel(false);
         let ingester = Arc::new(Ingester {

@@ -573,10 +573,10 @@ impl Parser {
         match &t.kind {
             TokenKind::String(s) => {
                 self.next();
-                if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex) {
-                    if let Err(e) = regex::Regex::new(s) {
-                        return Err(ParseError::plain(regex_error(&e)));
-                    }
+                if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex)
+                    && let Err(e) = regex::Regex::new(s)
+                {
+                    return Err(ParseError::plain(regex_error(&e)));
                 }
                 if matches!(op, LineFilterOp::Pattern | LineFilterOp::NotPattern) {
                     crate::plan::filters::pattern_to_regex(s).map_err(ParseError::plain)?;

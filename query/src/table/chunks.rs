@@ -47,7 +47,7 @@ impl ChunkTable {
         let n = partitions.clamp(1, self.files.len().max(1));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
         let mut files: Vec<&FileMeta> = self.files.iter().collect();
-        files.sort_by(|a, b| b.size.cmp(&a.size));
+        files.sort_by_key(|f| std::cmp::Reverse(f.size));
         for f in files {
             if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
                 g.0 += f.size;
