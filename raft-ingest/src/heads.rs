@@ -514,3 +514,72 @@ pub struct SavedHeads {
     /// Tenants.
     pub tenants: Vec<SavedTenant>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::StreamPush;
+    use store::matcher::{MatchOp, Matcher};
+
+    fn push(tenant: &str, labels: &str, entries: &[(i64, &str)]) -> TenantPush {
+        TenantPush {
+            tenant: tenant.into(),
+            streams: vec![StreamPush {
+                labels: Labels::parse(labels).unwrap(),
+                entries: entries.iter().map(|(ts, l)| Entry { ts: *ts, line: l.to_string(), metadata: vec![] }).collect(),
+            }],
+        }
+    }
+
+    fn read_all(h: &Heads, tenant: &str) -> usize {
+        let req = SnapshotRequest {
+            matchers: vec![Matcher::new("a", MatchOp::Re, ".+").unwrap()],
+            start: i64::MIN,
+            end: i64::MAX,
+            with_data: true,
+        };
+        h.read(tenant, &req).unwrap().heads.iter().map(|b| b.num_rows()).sum()
+    }
+
+    #[test]
+    fn duplicates_are_dropped_in_and_out_of_order() {
+        let mut h = Heads::new(HeadsConfig::default());
+        let now = Instant::now();
+        let o = h.apply_push(1, push("t", r#"{a="1"}"#, &[(10, "x"), (20, "y"), (20, "z")]), now);
+        assert_eq!((o.accepted, o.duplicates), (3, 0));
+        let o = h.apply_push(2, push("t", r#"{a="1"}"#, &[(20, "y"), (15, "w"), (15, "w"), (10, "x")]), now);
+        assert_eq!((o.accepted, o.duplicates), (1, 3));
+        assert_eq!(read_all(&h, "t"), 4);
+    }
+
+    #[test]
+    fn out_of_order_window_rejects_old_entries() {
+        let mut h = Heads::new(HeadsConfig { out_of_order_window: Duration::from_secs(10) });
+        let now = Instant::now();
+        let s = 1_000_000_000;
+        h.apply_push(1, push("t", r#"{a="1"}"#, &[(100 * s, "new")]), now);
+        let o = h.apply_push(2, push("t", r#"{a="1"}"#, &[(95 * s, "ok"), (80 * s, "too old")]), now);
+        assert_eq!(o.accepted, 1);
+        assert_eq!(o.rejected.len(), 1);
+        assert!(o.rejected[0].contains("entry too far behind"), "{}", o.rejected[0]);
+        assert!(o.rejected[0].contains("total ignored: 1 out of 2"), "{}", o.rejected[0]);
+    }
+
+    #[test]
+    fn flush_drops_exactly_the_cut_and_snapshot_round_trips() {
+        let mut h = Heads::new(HeadsConfig::default());
+        let now = Instant::now();
+        h.apply_push(1, push("t", r#"{a="1"}"#, &[(10, "x"), (5, "early")]), now);
+        h.apply_push(2, push("u", r#"{a="2"}"#, &[(10, "y")]), now);
+        let cut = h.cut().unwrap().unwrap();
+        assert_eq!(cut.upto, 2);
+        assert_eq!(cut.tenants.len(), 2);
+        h.apply_push(3, push("t", r#"{a="1"}"#, &[(30, "after")]), now);
+        h.apply_flushed(2, Vec::new());
+        assert_eq!(read_all(&h, "t"), 1);
+        assert_eq!(read_all(&h, "u"), 0);
+        let restored = Heads::from_saved(h.to_saved(), HeadsConfig::default(), now);
+        assert_eq!(restored.to_saved(), h.to_saved());
+        assert_eq!(restored.flushed_upto, 2);
+    }
+}

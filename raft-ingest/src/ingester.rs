@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use object_store::ObjectStore;
+use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use tokio::sync::{Mutex, Semaphore, mpsc, oneshot, watch};
 
