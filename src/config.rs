@@ -176,7 +176,10 @@ pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> R
         let value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
         set_path(&mut root, key, value)?;
     }
-    let config: Config = serde_yaml_ng::from_value(root).context("invalid configuration")?;
+    let config: Config = serde_path_to_error::deserialize(root).map_err(|e| {
+        let path = e.path().to_string();
+        anyhow::anyhow!("invalid configuration at {path}: {}", e.into_inner())
+    })?;
     config.limits_config.validate().map_err(anyhow::Error::msg)?;
     config.ingester.validate().map_err(anyhow::Error::msg)?;
     Ok(config)

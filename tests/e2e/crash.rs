@@ -189,6 +189,7 @@ async fn kill9_under_load_loses_nothing_acknowledged() {
         assert!(bad.is_empty(), "round {round}: unexpected push answers (first 5): {:?}", &bad[..bad.len().min(5)]);
         assert!(at_kill >= 20, "round {round}: only {at_kill} pushes acknowledged before the kill; the load test proved nothing");
 
+        println!("round {round}: {} chunk files on disk at the kill", parquet_files(&s.dir.data(), "fake").len());
         s.restart();
         verify(&s.api(), t0, &acked, &sent, &format!("after kill -9 #{round}")).await;
     }
