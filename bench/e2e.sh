@@ -26,7 +26,7 @@ fi
 
 DATA="$WORK/data"
 rm -rf "$DATA"
-"$TARGET/release/skald" --common.path_prefix="$DATA" \
+${SKALD_ENV:-} "$TARGET/release/skald" --common.path_prefix="$DATA" \
   --server.http_listen_address=127.0.0.1 --server.http_listen_port="$PORT" \
   --server.grpc_listen_address=127.0.0.1 --server.grpc_listen_port=0 \
   --auth_enabled=true --limits_config.reject_old_samples=false \

@@ -216,6 +216,8 @@ pub struct Heads {
     /// Log index up to which everything is in chunk files.
     pub flushed_upto: u64,
     bytes: usize,
+    /// Unflushed bytes of the largest head, maintained on append and recomputed on flush.
+    largest_stream_bytes: usize,
 }
 
 /// Summary the flusher uses to decide whether to flush.
@@ -282,6 +284,7 @@ impl Heads {
                 self.bytes += entry.size();
                 out.bytes += entry.size() as u64;
                 head.append(log_index, entry, now);
+                self.largest_stream_bytes = self.largest_stream_bytes.max(head.bytes);
                 out.accepted += 1;
             }
             if !ignored.is_empty() {
@@ -303,14 +306,16 @@ impl Heads {
             let labels: HashMap<StreamId, Labels> = f.labels.into_iter().map(|l| (l.stream_id(), l)).collect();
             self.tenants.entry(f.tenant).or_default().index.add_file(f.file, &labels);
         }
-        let mut bytes = 0;
+        let (mut bytes, mut largest) = (0, 0);
         for t in self.tenants.values_mut() {
             for h in t.streams.values_mut() {
                 h.drop_upto(upto);
                 bytes += h.bytes;
+                largest = largest.max(h.bytes);
             }
         }
         self.bytes = bytes;
+        self.largest_stream_bytes = largest;
         self.flushed_upto = self.flushed_upto.max(upto);
     }
 
@@ -427,6 +432,11 @@ impl Heads {
         self.bytes
     }
 
+    /// Unflushed bytes of the largest stream head.
+    pub fn largest_stream_bytes(&self) -> usize {
+        self.largest_stream_bytes
+    }
+
     /// Serializable form of the whole state, for Raft snapshots.
     pub fn to_saved(&self) -> SavedHeads {
         let tenants = self
@@ -466,6 +476,7 @@ impl Heads {
                     heads.bytes += row.entry.size();
                     h.append(row.log_index, row.entry, now);
                 }
+                heads.largest_stream_bytes = heads.largest_stream_bytes.max(h.bytes);
                 h.max_ts = h.max_ts.max(s.max_ts);
                 state.streams.insert(h.labels.stream_id(), h);
             }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use object_store::ObjectStore;
 use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use tokio::sync::{Mutex, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
 
 use store::StoreError;
 use store::chunk::write_chunk;
@@ -55,6 +55,8 @@ pub struct Ingester {
     config: IngesterConfig,
     shard: u64,
     stop: watch::Sender<bool>,
+    /// Wakes the flusher as soon as a push takes heads past a size limit.
+    flush_wake: Notify,
 }
 
 impl Ingester {
@@ -111,6 +113,7 @@ impl Ingester {
             config,
             shard,
             stop,
+            flush_wake: Notify::new(),
         });
         tokio::spawn(propose_loop(ingester.raft.clone(), rx, ingester.config.max_batch_bytes.0 as usize));
         tokio::spawn(flush_loop(Arc::downgrade(&ingester), stop_rx));
@@ -124,7 +127,19 @@ impl Ingester {
         let (reply, rx) = oneshot::channel();
         let sender = self.queue.lock().await.clone().ok_or(IngestError::ShuttingDown)?;
         sender.send(Pending { push, bytes, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
-        rx.await.map_err(|_| IngestError::ShuttingDown)?
+        let outcome = rx.await.map_err(|_| IngestError::ShuttingDown)?;
+        if self.over_size_limit() {
+            self.flush_wake.notify_one();
+        }
+        outcome
+    }
+
+    /// True when heads have grown past `max_head_bytes` or one head past `chunk_target_size`.
+    fn over_size_limit(&self) -> bool {
+        self.state.read().is_ok_and(|s| {
+            s.heads.bytes() >= self.config.max_head_bytes.0 as usize
+                || s.heads.largest_stream_bytes() >= self.config.chunk_target_size.0 as usize
+        })
     }
 
     /// Writes every head to chunk files now and returns once the flush is recorded.
@@ -182,9 +197,9 @@ impl Ingester {
         flushed
     }
 
-    /// Entries in the Raft log not yet purged.
-    pub fn log_entries(&self) -> usize {
-        self.log.len()
+    /// Bytes the Raft log's database occupies on disk.
+    pub fn log_size_on_disk(&self) -> u64 {
+        self.log.size_on_disk()
     }
 }
 
@@ -237,15 +252,12 @@ async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiv
 /// Checks the flush conditions every `flush_check_period` until stopped.
 async fn flush_loop(ingester: std::sync::Weak<Ingester>, mut stop: watch::Receiver<bool>) {
     loop {
-        let period = match ingester.upgrade() {
-            Some(i) => i.config.flush_check_period.0,
-            None => return,
-        };
+        let Some(i) = ingester.upgrade() else { return };
         tokio::select! {
-            _ = tokio::time::sleep(period) => {}
+            _ = tokio::time::sleep(i.config.flush_check_period.0) => {}
+            _ = i.flush_wake.notified() => {}
             _ = stop.changed() => return,
         }
-        let Some(i) = ingester.upgrade() else { return };
         let stats = match i.state.read() {
             Ok(s) => s.heads.flush_stats(Instant::now()),
             Err(_) => return,

@@ -76,16 +76,6 @@ impl LogStore {
         Ok(())
     }
 
-    /// Number of entries currently in the log (for metrics and tests).
-    pub fn len(&self) -> usize {
-        self.log.len()
-    }
-
-    /// True when the log holds no entries.
-    pub fn is_empty(&self) -> bool {
-        self.log.is_empty()
-    }
-
     /// Bytes the sled database occupies on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
