@@ -157,7 +157,7 @@ impl Ingester {
             let min_ts = batches
                 .iter()
                 .filter_map(|b| store::chunk::column::<arrow::array::Int64Array>(b, store::schema::TS).ok())
-                .filter_map(|a| arrow::compute::min(a))
+                .filter_map(arrow::compute::min)
                 .min()
                 .unwrap_or(0);
             let day = chrono::DateTime::from_timestamp_nanos(min_ts).format("%Y-%m-%d");

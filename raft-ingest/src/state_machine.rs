@@ -40,6 +40,9 @@ impl SmState {
 /// Shared handle to a shard's state, read by queries and the flusher.
 pub type SharedState = Arc<RwLock<SmState>>;
 
+/// A snapshot's metadata and its encoded heads.
+type SnapshotParts = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
+
 /// The persisted form of a snapshot: JSON metadata plus postcard-encoded heads.
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
@@ -83,7 +86,7 @@ impl StateMachine {
         self.state.clone()
     }
 
-    fn load_snapshot(&self) -> Result<Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>, io::Error> {
+    fn load_snapshot(&self) -> Result<Option<SnapshotParts>, io::Error> {
         let Some(raw) = self.tree.get(SNAPSHOT).map_err(io::Error::other)? else {
             return Ok(None);
         };
@@ -103,7 +106,7 @@ impl StateMachine {
         let saved: SavedHeads = postcard::from_bytes(data).map_err(invalid)?;
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
-            SmState { heads, last: meta.last_log_id.clone(), membership: meta.last_membership.clone() };
+            SmState { heads, last: meta.last_log_id, membership: meta.last_membership.clone() };
         Ok(())
     }
 
@@ -120,11 +123,11 @@ impl StateMachine {
                 ApplyResult::None
             }
             EntryPayload::Membership(m) => {
-                state.membership = StoredMembership::new(Some(log_id.clone()), m);
+                state.membership = StoredMembership::new(Some(*log_id), m);
                 ApplyResult::None
             }
         };
-        state.last = Some(log_id.clone());
+        state.last = Some(*log_id);
         Ok(result)
     }
 }
@@ -137,7 +140,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let state = self.state.read().map_err(poisoned)?;
             let data = postcard::to_stdvec(&state.heads.to_saved()).map_err(invalid)?;
             let meta = SnapshotMetaOf::<TypeConfig> {
-                last_log_id: state.last.clone(),
+                last_log_id: state.last,
                 last_membership: state.membership.clone(),
             };
             (data, meta)
@@ -153,7 +156,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(&mut self) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let s = self.state.read().map_err(poisoned)?;
-        Ok((s.last.clone(), s.membership.clone()))
+        Ok((s.last, s.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>

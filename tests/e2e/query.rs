@@ -50,6 +50,7 @@ async fn push_rows(api: &Api, rows: &[Row]) {
 
 /// Runs a log query and compares it with the model filtered by `keep`, then applies
 /// direction and limit the way Loki does (a global cut by timestamp across streams).
+#[allow(clippy::too_many_arguments)]
 async fn check_query(
     api: &Api,
     model: &[Row],
