@@ -13,12 +13,12 @@ use futures::StreamExt;
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
-use serde::{Deserialize, Serialize};
 
 use crate::command::{ApplyResult, Command, TypeConfig};
 use crate::heads::{Heads, HeadsConfig, SavedHeads};
 
-const SNAPSHOT: &[u8] = b"snapshot";
+const SNAPSHOT_META: &[u8] = b"snapshot_meta";
+const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
 
 /// The state machine's data: heads plus the applied position, under one lock so a snapshot
 /// or a query never sees one without the other.
@@ -42,13 +42,6 @@ pub type SharedState = Arc<RwLock<SmState>>;
 
 /// A snapshot's metadata and its encoded heads.
 type SnapshotParts = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
-
-/// The persisted form of a snapshot: JSON metadata plus postcard-encoded heads.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta_json: String,
-    data: Vec<u8>,
-}
 
 /// The state machine of one shard group.
 #[derive(Clone)]
@@ -87,17 +80,23 @@ impl StateMachine {
     }
 
     fn load_snapshot(&self) -> Result<Option<SnapshotParts>, io::Error> {
-        let Some(raw) = self.tree.get(SNAPSHOT).map_err(io::Error::other)? else {
+        let Some(meta) = self.tree.get(SNAPSHOT_META).map_err(io::Error::other)? else {
             return Ok(None);
         };
-        let stored: StoredSnapshot = postcard::from_bytes(&raw).map_err(invalid)?;
-        let meta = serde_json::from_str(&stored.meta_json).map_err(invalid)?;
-        Ok(Some((meta, stored.data)))
+        let data = self
+            .tree
+            .get(SNAPSHOT_DATA)
+            .map_err(io::Error::other)?
+            .ok_or_else(|| invalid("snapshot metadata without data"))?;
+        Ok(Some((serde_json::from_slice(&meta).map_err(invalid)?, data.to_vec())))
     }
 
     fn save_snapshot(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
-        let stored = StoredSnapshot { meta_json: serde_json::to_string(meta).map_err(invalid)?, data: data.to_vec() };
-        self.tree.insert(SNAPSHOT, postcard::to_stdvec(&stored).map_err(invalid)?).map_err(io::Error::other)?;
+        // Metadata and data are stored as raw values in one atomic batch.
+        let mut batch = sled::Batch::default();
+        batch.insert(SNAPSHOT_META, serde_json::to_vec(meta).map_err(invalid)?);
+        batch.insert(SNAPSHOT_DATA, data);
+        self.tree.apply_batch(batch).map_err(io::Error::other)?;
         self.tree.flush().map_err(io::Error::other)?;
         Ok(())
     }
