@@ -6,7 +6,8 @@
 #
 # Prints the push_load.py and query_bench.py JSON lines, then a summary line with peak RSS
 # (VmHWM) and bytes on disk per raw byte. Everything binds 127.0.0.1; work files go to
-# ${BENCH_DIR:-/tmp/skald-bench}.
+# ${BENCH_DIR:-/tmp/skald-bench}. SKALD_FLAGS adds server flags, SKALD_ENV prefixes the command
+# (e.g. SKALD_FLAGS=--ingester.raft_log_store=segments).
 set -euo pipefail
 MB=${1:-500}
 STREAMS=${2:-200}
@@ -30,7 +31,7 @@ ${SKALD_ENV:-} "$TARGET/release/skald" --common.path_prefix="$DATA" \
   --server.http_listen_address=127.0.0.1 --server.http_listen_port="$PORT" \
   --server.grpc_listen_address=127.0.0.1 --server.grpc_listen_port=0 \
   --auth_enabled=true --limits_config.reject_old_samples=false \
-  --limits_config.discover_service_name='[]' \
+  --limits_config.discover_service_name='[]' ${SKALD_FLAGS:-} \
   >"$WORK/skald.out" 2>"$WORK/skald.err" &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true' EXIT

@@ -24,6 +24,20 @@ pub struct IngesterConfig {
     pub flush_on_shutdown: bool,
     /// Most bytes of pushes batched into one Raft proposal (default 16MiB).
     pub max_batch_bytes: ByteSize,
+    /// Where Raft log entries are kept: `sled` (default) or `segments` (append-only segment
+    /// files with checksummed records; see docs/design on the sled measurements).
+    pub raft_log_store: RaftLogStoreKind,
+}
+
+/// The Raft log store implementation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RaftLogStoreKind {
+    /// Entries in a sled tree.
+    #[default]
+    Sled,
+    /// Entries in append-only segment files.
+    Segments,
 }
 
 impl Default for IngesterConfig {
@@ -36,6 +50,7 @@ impl Default for IngesterConfig {
             max_head_bytes: ByteSize(128 * 1024 * 1024),
             flush_on_shutdown: true,
             max_batch_bytes: ByteSize(16 * 1024 * 1024),
+            raft_log_store: RaftLogStoreKind::Sled,
         }
     }
 }

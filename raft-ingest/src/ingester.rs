@@ -22,12 +22,13 @@ use store::chunk::write_chunk;
 use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 
 use crate::command::{ApplyResult, Command, FlushedFile, PushOutcome, TenantPush, TypeConfig};
-use crate::config::IngesterConfig;
+use crate::config::{IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
 use crate::heads::{FlushStats, HeadsConfig};
 use crate::log_store::{LogStore, open_db};
 use crate::metrics;
 use crate::network::LocalNetwork;
+use crate::segment_log::SegmentLog;
 use crate::state_machine::{SharedState, StateMachine};
 
 /// This node's id in its groups.
@@ -47,8 +48,8 @@ struct Pending {
 pub struct Ingester {
     raft: Raft<TypeConfig, StateMachine>,
     state: SharedState,
-    log: LogStore,
-    db: sled::Db,
+    /// The sled database, when the log is kept in sled.
+    db: Option<sled::Db>,
     queue: Mutex<Option<mpsc::Sender<Pending>>>,
     flush_lock: Mutex<()>,
     store: Arc<dyn ObjectStore>,
@@ -65,10 +66,9 @@ impl Ingester {
     pub async fn start(data_dir: &Path, store: Arc<dyn ObjectStore>, config: IngesterConfig) -> Result<Arc<Ingester>, IngestError> {
         metrics::register();
         let shard = 0;
-        let db = open_db(&data_dir.join("raft"))?;
-        let log = LogStore::open(&db, shard)?;
+        let raft_dir = data_dir.join("raft");
         let heads_config = HeadsConfig { out_of_order_window: config.max_chunk_age.0 / 2 };
-        let sm = StateMachine::open(&db, shard, heads_config)?;
+        let sm = StateMachine::open(&raft_dir, shard, heads_config)?;
         let state = sm.state();
         let raft_config = Config {
             cluster_name: format!("skald-shard-{shard}"),
@@ -82,9 +82,19 @@ impl Ingester {
         }
         .validate()
         .map_err(|e| IngestError::Raft(e.to_string()))?;
-        let raft = Raft::new(NODE_ID, Arc::new(raft_config), LocalNetwork, log.clone(), sm)
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
+        let raft_config = Arc::new(raft_config);
+        let (raft, db) = match config.raft_log_store {
+            RaftLogStoreKind::Sled => {
+                let db = open_db(&raft_dir.join("sled"))?;
+                let log = LogStore::open(&db, shard)?;
+                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, Some(db))
+            }
+            RaftLogStoreKind::Segments => {
+                let log = SegmentLog::open(&raft_dir.join(format!("segments-{shard}")))?;
+                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, None)
+            }
+        };
+        let raft = raft.map_err(|e| IngestError::Raft(e.to_string()))?;
         if !raft.is_initialized().await.map_err(|e| IngestError::Raft(e.to_string()))? {
             let members = BTreeMap::from([(NODE_ID, BasicNode::new("127.0.0.1"))]);
             raft.initialize(members).await.map_err(|e| IngestError::Raft(e.to_string()))?;
@@ -105,7 +115,6 @@ impl Ingester {
         let ingester = Arc::new(Ingester {
             raft,
             state,
-            log,
             db,
             queue: Mutex::new(Some(tx)),
             flush_lock: Mutex::new(()),
@@ -193,14 +202,12 @@ impl Ingester {
         let _ = self.stop.send(true);
         let flushed = if self.config.flush_on_shutdown { self.flush().await } else { Ok(()) };
         self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))?;
-        self.db.flush_async().await.map_err(std::io::Error::other)?;
+        if let Some(db) = &self.db {
+            db.flush_async().await.map_err(std::io::Error::other)?;
+        }
         flushed
     }
 
-    /// Bytes the Raft log's database occupies on disk.
-    pub fn log_size_on_disk(&self) -> u64 {
-        self.log.size_on_disk()
-    }
 }
 
 /// Drains the queue into proposals; at most [`PROPOSALS_IN_FLIGHT`] at once.

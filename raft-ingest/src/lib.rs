@@ -35,6 +35,7 @@ pub mod ingester;
 pub mod log_store;
 pub mod metrics;
 pub mod network;
+pub mod segment_log;
 pub mod state_machine;
 pub mod validate;
 

@@ -199,7 +199,7 @@ mod tests {
             let dir = crate::testutil::temp_dir("logsuite");
             let db = open_db(&dir).map_err(se)?;
             let log = LogStore::open(&db, 0).map_err(se)?;
-            let sm = crate::state_machine::StateMachine::open(&db, 0, crate::heads::HeadsConfig::default())
+            let sm = crate::state_machine::StateMachine::open(&dir, 0, crate::heads::HeadsConfig::default())
                 .map_err(se)?;
             Ok((dir, log, sm))
         }

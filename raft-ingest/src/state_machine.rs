@@ -2,10 +2,12 @@
 //!
 //! Snapshots are the whole [`Heads`] (chunk index plus unflushed rows). The flusher asks for
 //! one right after each `Flushed` entry, when heads are small; openraft then purges the log up
-//! to the snapshot. The current snapshot is kept in sled (`sm-{group}` tree), and on start the
+//! to the snapshot. The current snapshot is kept in `snapshot-{group}.bin` beside the log
+//! (replaced atomically: write, fsync, rename, fsync the directory), and on start the
 //! state machine is restored from it; openraft re-applies the log entries after it.
 
-use std::io;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -17,8 +19,8 @@ use openraft::{EntryPayload, OptionalSend, StoredMembership};
 use crate::command::{ApplyResult, Command, TypeConfig};
 use crate::heads::{Heads, HeadsConfig, SavedHeads};
 
-const SNAPSHOT_META: &[u8] = b"snapshot_meta";
-const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
+/// Snapshot file layout: `[meta length: u32][crc32 of the rest: u32][meta JSON][heads]`.
+const SNAPSHOT_HEADER: usize = 8;
 
 /// The state machine's data: heads plus the applied position, under one lock so a snapshot
 /// or a query never sees one without the other.
@@ -47,7 +49,8 @@ type SnapshotParts = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
 #[derive(Clone)]
 pub struct StateMachine {
     state: SharedState,
-    tree: sled::Tree,
+    dir: PathBuf,
+    group: u64,
     config: HeadsConfig,
 }
 
@@ -61,11 +64,12 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 
 impl StateMachine {
     /// Opens the state machine of `group`, restoring the last snapshot if there is one.
-    pub fn open(db: &sled::Db, group: u64, config: HeadsConfig) -> Result<StateMachine, io::Error> {
-        let tree = db.open_tree(format!("sm-{group}")).map_err(io::Error::other)?;
+    pub fn open(dir: &Path, group: u64, config: HeadsConfig) -> Result<StateMachine, io::Error> {
+        std::fs::create_dir_all(dir)?;
         let sm = StateMachine {
             state: Arc::new(RwLock::new(SmState { heads: Heads::new(config), ..SmState::default() })),
-            tree,
+            dir: dir.to_path_buf(),
+            group,
             config,
         };
         if let Some((meta, data)) = sm.load_snapshot()? {
@@ -79,26 +83,42 @@ impl StateMachine {
         self.state.clone()
     }
 
+    fn snapshot_path(&self) -> PathBuf {
+        self.dir.join(format!("snapshot-{}.bin", self.group))
+    }
+
     fn load_snapshot(&self) -> Result<Option<SnapshotParts>, io::Error> {
-        let Some(meta) = self.tree.get(SNAPSHOT_META).map_err(io::Error::other)? else {
-            return Ok(None);
+        let bytes = match std::fs::read(self.snapshot_path()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
-        let data = self
-            .tree
-            .get(SNAPSHOT_DATA)
-            .map_err(io::Error::other)?
-            .ok_or_else(|| invalid("snapshot metadata without data"))?;
-        Ok(Some((serde_json::from_slice(&meta).map_err(invalid)?, data.to_vec())))
+        let header = bytes.get(..SNAPSHOT_HEADER).ok_or_else(|| invalid("snapshot file too short"))?;
+        let meta_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let rest = &bytes[SNAPSHOT_HEADER..];
+        if crc32fast::hash(rest) != crc || meta_len > rest.len() {
+            return Err(invalid("snapshot file fails its checksum"));
+        }
+        let meta = serde_json::from_slice(&rest[..meta_len]).map_err(invalid)?;
+        Ok(Some((meta, rest[meta_len..].to_vec())))
     }
 
     fn save_snapshot(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
-        // Metadata and data are stored as raw values in one atomic batch.
-        let mut batch = sled::Batch::default();
-        batch.insert(SNAPSHOT_META, serde_json::to_vec(meta).map_err(invalid)?);
-        batch.insert(SNAPSHOT_DATA, data);
-        self.tree.apply_batch(batch).map_err(io::Error::other)?;
-        self.tree.flush().map_err(io::Error::other)?;
-        Ok(())
+        let meta = serde_json::to_vec(meta).map_err(invalid)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&meta);
+        crc.update(data);
+        let meta_len = u32::try_from(meta.len()).map_err(|_| invalid("snapshot metadata over 4 GiB"))?;
+        let tmp = self.dir.join(format!("snapshot-{}.tmp", self.group));
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&meta_len.to_le_bytes())?;
+        f.write_all(&crc.finalize().to_le_bytes())?;
+        f.write_all(&meta)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.snapshot_path())?;
+        std::fs::File::open(&self.dir)?.sync_all()
     }
 
     fn restore(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {

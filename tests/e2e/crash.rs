@@ -120,9 +120,21 @@ async fn verify(api: &Api, t0: i64, acked: &HashMap<String, i64>, sent: &HashMap
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_under_load_loses_nothing_acknowledged() {
+    kill9_under_load("--ingester.raft_log_store=sled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_under_load_loses_nothing_acknowledged_segment_log() {
+    kill9_under_load("--ingester.raft_log_store=segments").await;
+}
+
+/// Pushes under load, kills the server twice with SIGKILL, and checks after each restart that
+/// every acknowledged entry is there exactly once, with the Raft log store chosen by `store`.
+async fn kill9_under_load(store: &str) {
     let mut s = Skald::start(
         TestDir::new("crash"),
         &[
+            store,
             "--ingester.flush_check_period=200ms",
             "--ingester.chunk_target_size=20000",
             "--ingester.chunk_idle_period=1s",
