@@ -18,14 +18,15 @@ pub struct IngesterConfig {
     pub chunk_target_size: ByteSize,
     /// How often the flush conditions are checked (Loki key; default 30s).
     pub flush_check_period: ConfigDuration,
-    /// Flush once all heads of the node together hold this many bytes (default 128MiB).
+    /// Flush once all heads of the node together hold this many bytes (default 64MiB).
     pub max_head_bytes: ByteSize,
     /// Flush every head on graceful shutdown (Loki key; default true).
     pub flush_on_shutdown: bool,
     /// Most bytes of pushes batched into one Raft proposal (default 16MiB).
     pub max_batch_bytes: ByteSize,
-    /// Where Raft log entries are kept: `sled` (default) or `segments` (append-only segment
-    /// files with checksummed records; see docs/design on the sled measurements).
+    /// Where Raft log entries are kept: `segments` (default; append-only segment files with
+    /// checksummed records) or `sled` (entries in a sled tree; leaks disk, see
+    /// docs/design/2026-11-25-sled-raft-log-measurements.md).
     pub raft_log_store: RaftLogStoreKind,
 }
 
@@ -34,9 +35,9 @@ pub struct IngesterConfig {
 #[serde(rename_all = "lowercase")]
 pub enum RaftLogStoreKind {
     /// Entries in a sled tree.
-    #[default]
     Sled,
     /// Entries in append-only segment files.
+    #[default]
     Segments,
 }
 
@@ -47,10 +48,10 @@ impl Default for IngesterConfig {
             max_chunk_age: ConfigDuration::secs(2 * 3600),
             chunk_target_size: ByteSize(1_572_864),
             flush_check_period: ConfigDuration::secs(30),
-            max_head_bytes: ByteSize(128 * 1024 * 1024),
+            max_head_bytes: ByteSize(64 * 1024 * 1024),
             flush_on_shutdown: true,
             max_batch_bytes: ByteSize(16 * 1024 * 1024),
-            raft_log_store: RaftLogStoreKind::Sled,
+            raft_log_store: RaftLogStoreKind::Segments,
         }
     }
 }

@@ -170,6 +170,19 @@ impl StreamHead {
         if cut == 0 {
             return;
         }
+        if cut == self.ts.len() {
+            // Everything was flushed: give the memory back instead of keeping the capacity.
+            self.ts = Vec::new();
+            self.log_index = Vec::new();
+            self.line_ends = Vec::new();
+            self.lines = String::new();
+            self.metadata = Vec::new();
+            self.sorted = true;
+            self.dedup = None;
+            self.bytes = 0;
+            self.first_append = None;
+            return;
+        }
         let byte_cut = self.line_ends[cut - 1];
         self.ts.drain(..cut);
         self.log_index.drain(..cut);

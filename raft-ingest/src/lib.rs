@@ -1,7 +1,7 @@
 //! Skald's write path: from a push request to durable, queryable entries.
 //!
 //! ```text
-//!  HTTP/gRPC push ─► distributor ─► ingester (proposer) ─► openraft ─► sled log (fsync)
+//!  HTTP/gRPC push ─► distributor ─► ingester (proposer) ─► openraft ─► Raft log (fsync)
 //!   (decode,          (auth,          (group commit:            │
 //!    validate)         limits)         one proposal, one fsync) ▼
 //!                                                      state machine ─► stream heads
@@ -15,7 +15,8 @@
 //!   failures to Loki's status codes; [`http`] and [`grpc`] expose it.
 //! * [`ingester`] runs one openraft group per shard (one shard on a single node). Its
 //!   proposer batches concurrent pushes into one [`command::Command::Push`]; a push is
-//!   answered only after that entry is fsynced in the [`log_store`] (sled) and applied.
+//!   answered only after that entry is fsynced in the Raft log and applied. The log is
+//!   [`segment_log`] (append-only segment files, the default) or [`log_store`] (sled).
 //! * [`state_machine`] applies entries to [`heads`]; identical (stream, timestamp, line)
 //!   entries are dropped, and entries older than the out-of-order window are rejected.
 //! * The flusher (in [`ingester`]) writes heads to Parquet via `store::chunk`, proposes
