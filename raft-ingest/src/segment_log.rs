@@ -37,13 +37,24 @@ struct Meta {
     purged: Option<LogIdOf<TypeConfig>>,
 }
 
+/// Where a record is: payload offset, payload length, and the entry's log id.
+type Record = (u64, u32, LogIdOf<TypeConfig>);
+
+/// What scanning a segment found: whole records, the length of the valid prefix, and whether
+/// the file ended exactly there.
+struct Scanned {
+    records: Vec<Record>,
+    valid_len: u64,
+    clean: bool,
+}
+
 struct Segment {
     first: u64,
     path: PathBuf,
     file: File,
     len: u64,
     /// `(offset, length of the payload, log id)` of each record; record `i` is `first + i`.
-    records: Vec<(u64, u32, LogIdOf<TypeConfig>)>,
+    records: Vec<Record>,
 }
 
 impl Segment {
@@ -82,7 +93,7 @@ fn segment_path(dir: &Path, first: u64) -> PathBuf {
 
 /// Reads every whole, checksummed record of a segment; returns them and the byte length of
 /// the valid prefix.
-fn scan(path: &Path) -> io::Result<(Vec<(u64, u32, LogIdOf<TypeConfig>)>, u64, bool)> {
+fn scan(path: &Path) -> io::Result<Scanned> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();
@@ -100,8 +111,7 @@ fn scan(path: &Path) -> io::Result<(Vec<(u64, u32, LogIdOf<TypeConfig>)>, u64, b
         records.push((start as u64, len, entry.log_id));
         pos = end;
     }
-    let clean = pos == bytes.len();
-    Ok((records, pos as u64, clean))
+    Ok(Scanned { records, valid_len: pos as u64, clean: pos == bytes.len() })
 }
 
 impl SegmentLog {
@@ -125,7 +135,7 @@ impl SegmentLog {
         let mut segments = BTreeMap::new();
         for (i, first) in firsts.iter().enumerate() {
             let path = segment_path(dir, *first);
-            let (records, valid, clean) = scan(&path)?;
+            let Scanned { records, valid_len: valid, clean } = scan(&path)?;
             let last = i + 1 == firsts.len();
             if !clean && !last {
                 return Err(corrupt(format!("{}: damaged record in a closed segment", path.display())));
