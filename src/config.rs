@@ -18,7 +18,8 @@ use store::object::StorageConfig;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Require `X-Scope-OrgID` on every request (Loki key). When false, everything belongs to
-    /// tenant `fake`. Skald's embedded default is false, like Loki's local example config.
+    /// tenant `fake`. Without a config file (the embedded default) it is false; a config file
+    /// that does not set it gets Loki's default, true, so a Loki config behaves as in Loki.
     pub auth_enabled: bool,
     /// Listeners.
     pub server: ServerConfig,
@@ -168,7 +169,12 @@ pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> R
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
             let v: Value = serde_yaml_ng::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
-            if v.is_null() { Value::Mapping(Mapping::new()) } else { v }
+            let mut v = if v.is_null() { Value::Mapping(Mapping::new()) } else { v };
+            // Loki's default for a config file that does not say.
+            if let Value::Mapping(map) = &mut v {
+                map.entry(Value::String("auth_enabled".into())).or_insert(Value::Bool(true));
+            }
+            v
         }
         None => Value::Mapping(Mapping::new()),
     };
@@ -211,5 +217,19 @@ mod tests {
         assert_eq!(c.limits_config.max_line_size.0, 1000);
         let err = format!("{:#}", parse_args(args(&["--server.no_such_key=1"])).unwrap_err());
         assert!(err.contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn a_config_file_defaults_auth_to_loki_default() {
+        let dir = std::env::temp_dir().join(format!("skald-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.yaml");
+        std::fs::write(&file, "server:\n  http_listen_port: 3200\n").unwrap();
+        assert!(load(Some(&file), &[]).unwrap().auth_enabled);
+        assert!(!load(Some(&file), &[("auth_enabled".into(), "false".into())]).unwrap().auth_enabled);
+        std::fs::write(&file, "auth_enabled: false\n").unwrap();
+        assert!(!load(Some(&file), &[]).unwrap().auth_enabled);
+        assert!(!load(None, &[]).unwrap().auth_enabled);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

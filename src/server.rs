@@ -1,7 +1,6 @@
 //! Wires the roles into one process: storage, ingester, distributor, querier, and the HTTP
 //! and gRPC listeners, with a graceful shutdown that flushes heads.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -74,12 +73,20 @@ async fn shutdown_signal() {
     }
 }
 
+/// Binds a listener as Loki does: an empty address means every interface; a host name or an
+/// IPv4/IPv6 literal is resolved and bound.
+async fn bind(address: &str, port: u16, what: &str) -> Result<TcpListener> {
+    let host = if address.is_empty() { "0.0.0.0" } else { address };
+    TcpListener::bind((host, port)).await.with_context(|| format!("{what}: binding {host} port {port}"))
+}
+
 /// Runs every role until SIGTERM or Ctrl-C, then drains and flushes.
 pub async fn run(config: Config) -> Result<()> {
     let data_dir = config.common.path_prefix.clone();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let object_store = build_object_store(&config.common.storage, &data_dir)?;
-    let ingester = Ingester::start(&data_dir, object_store.clone(), config.ingester.clone())
+    let chunk_store = build_object_store(&config.common.storage, &data_dir)?;
+    let object_store = chunk_store.store.clone();
+    let ingester = Ingester::start(&data_dir, chunk_store, config.ingester.clone())
         .await
         .context("starting the ingester")?;
     let distributor = Arc::new(Distributor::new(ingester.clone(), config.limits_config.clone(), config.auth_enabled));
@@ -105,16 +112,11 @@ pub async fn run(config: Config) -> Result<()> {
         .route("/metrics", get(metrics))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo));
 
-    let http_addr: SocketAddr = format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port)
-        .parse()
-        .context("server.http_listen_address/port")?;
-    let grpc_addr: SocketAddr = format!("{}:{}", config.server.grpc_listen_address, config.server.grpc_listen_port)
-        .parse()
-        .context("server.grpc_listen_address/port")?;
-    let http = TcpListener::bind(http_addr).await.with_context(|| format!("binding HTTP on {http_addr}"))?;
-    let grpc = TcpListener::bind(grpc_addr).await.with_context(|| format!("binding gRPC on {grpc_addr}"))?;
-    println!("skald: http listening on {}", http.local_addr()?);
-    println!("skald: grpc listening on {}", grpc.local_addr()?);
+    let http = bind(&config.server.http_listen_address, config.server.http_listen_port, "server.http_listen_address/port").await?;
+    let grpc = bind(&config.server.grpc_listen_address, config.server.grpc_listen_port, "server.grpc_listen_address/port").await?;
+    let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
+    println!("skald: http listening on {http_addr}");
+    println!("skald: grpc listening on {grpc_addr}");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();

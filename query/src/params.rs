@@ -147,7 +147,7 @@ pub fn bounds(p: &Params, now: i64) -> Result<(i64, i64), QueryError> {
     let since = match p.get("since") {
         "" => DEFAULT_SINCE_NS,
         s => {
-            let d = store::time::parse_duration(s)
+            let d = store::time::parse_prometheus_duration(s)
                 .map_err(|_| QueryError::BadRequest(format!("could not parse 'since' parameter: not a valid duration string: {}", go_quote(s))))?;
             i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
         }
@@ -250,7 +250,7 @@ pub fn check_query_length(start: i64, end: i64, max: Duration) -> Result<(), Que
     if len > max {
         return Err(QueryError::QueryTooLong {
             length: store::time::format_go_duration(len),
-            limit: store::time::format_go_duration(max),
+            limit: store::time::format_prometheus_duration(max),
         });
     }
     Ok(())
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn query_length() {
         let err = check_query_length(0, 2 * 3600 * NANOS_PER_SEC, Duration::from_secs(3600)).unwrap_err();
-        assert_eq!(err.to_string(), "the query time range exceeds the limit (query length: 2h0m0s, limit: 1h0m0s)");
+        assert_eq!(err.to_string(), "the query time range exceeds the limit (query length: 2h0m0s, limit: 1h)");
         assert!(check_query_length(0, i64::MAX, Duration::ZERO).is_ok());
     }
 }

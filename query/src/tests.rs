@@ -93,7 +93,7 @@ async fn fixture() -> (axum::Router, std::path::PathBuf) {
     let mut sorted: Vec<Entry<'_>> =
         file_rows.iter().map(|(s, ts, l, md)| (by_name[s].stream_id(), *ts, *l, *md)).collect();
     sorted.sort_by_key(|r| (r.0, r.1));
-    let meta = store::chunk::write_chunk(Arc::clone(&store), "t1/chunks/0/1-1-5.parquet", &[batch(&sorted)])
+    let meta = store::chunk::write_chunk(&store::object::ChunkStore::remote(Arc::clone(&store)), "t1/chunks/0/1-1-5.parquet", &[batch(&sorted)])
         .await
         .expect("write chunk");
     let mut index = TenantIndex::default();
@@ -332,7 +332,7 @@ async fn errors_have_loki_status_and_text() {
     check(
         get(&app, "/loki/api/v1/query_range", &[("query", "{app=\"api\"}"), ("start", "0"), ("end", "100000000")], &[]).await,
         StatusCode::BAD_REQUEST,
-        "the query time range exceeds the limit (query length: 27777h46m40s, limit: 721h0m0s)",
+        "the query time range exceeds the limit (query length: 27777h46m40s, limit: 30d1h)",
     );
     let req = Request::get(url("/loki/api/v1/labels", &[])).body(Body::empty()).expect("request");
     check(send(&app, req).await, StatusCode::UNAUTHORIZED, "no org id");
@@ -389,7 +389,7 @@ async fn parquet_scan_gets_the_predicate() {
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&dir).expect("local store"));
     let l = labels(r#"{app="x"}"#);
     let id = l.stream_id();
-    let meta = store::chunk::write_chunk(Arc::clone(&store), "c.parquet", &[batch(&[(id, T0, "a error", &[]), (id, T0 + 1, "b", &[])])])
+    let meta = store::chunk::write_chunk(&store::object::ChunkStore::remote(Arc::clone(&store)), "c.parquet", &[batch(&[(id, T0, "a error", &[]), (id, T0 + 1, "b", &[])])])
         .await
         .expect("write");
     let snapshot = ReadSnapshot {

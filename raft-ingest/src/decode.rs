@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use proto::logproto::PushRequest;
 use store::entry::Entry;
-use store::labels::Labels;
+use store::labels::{DuplicateLabel, Labels};
 
 /// Largest push body accepted after decompression.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 1024 * 1024 * 1024;
@@ -20,6 +20,8 @@ pub const MAX_DECOMPRESSED_BYTES: u64 = 1024 * 1024 * 1024;
 pub struct RawStream {
     /// Labels as pushed (empty values already dropped).
     pub labels: Labels,
+    /// A label name pushed twice, which rejects this stream in validation.
+    pub duplicate: Option<DuplicateLabel>,
     /// Entries in push order.
     pub entries: Vec<Entry>,
 }
@@ -67,7 +69,8 @@ pub fn decode_push(content_type: Option<&str>, content_encoding: Option<&str>, b
             &decompressed[..]
         }
         "deflate" => {
-            decompressed = read_limited(flate2::read::ZlibDecoder::new(body))?;
+            // Raw DEFLATE (RFC 1951), as Go's compress/flate reads it.
+            decompressed = read_limited(flate2::read::DeflateDecoder::new(body))?;
             &decompressed[..]
         }
         other => return Err(DecodeError::BadRequest(format!("Content-Encoding {other:?} not supported"))),
@@ -79,8 +82,13 @@ pub fn decode_push(content_type: Option<&str>, content_encoding: Option<&str>, b
     }
 }
 
-fn parse_labels(text: &str) -> Result<Labels, DecodeError> {
-    Labels::parse(text).map_err(|e| DecodeError::BadRequest(format!("couldn't parse labels: {e}")))
+fn parse_labels(text: &str) -> Result<(Labels, Option<DuplicateLabel>), DecodeError> {
+    Labels::parse_reporting_duplicates(text).map_err(|e| DecodeError::BadRequest(format!("couldn't parse labels: {e}")))
+}
+
+/// Bytes as text; invalid UTF-8 sequences become U+FFFD, as Loki's JSON output shows them.
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Decodes a snappy block-compressed `logproto.PushRequest`.
@@ -98,7 +106,7 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
     req.streams
         .into_iter()
         .map(|s| {
-            let labels = parse_labels(&s.labels)?;
+            let (labels, duplicate) = parse_labels(&lossy(s.labels))?;
             let entries = s
                 .entries
                 .into_iter()
@@ -106,12 +114,12 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
                     let ts = e.timestamp.map(|t| t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos))).unwrap_or(0);
                     Entry {
                         ts,
-                        line: e.line,
-                        metadata: e.structured_metadata.into_iter().map(|p| (p.name, p.value)).collect(),
+                        line: lossy(e.line),
+                        metadata: e.structured_metadata.into_iter().map(|p| (lossy(p.name), lossy(p.value))).collect(),
                     }
                 })
                 .collect();
-            Ok(RawStream { labels, entries })
+            Ok(RawStream { labels, duplicate, entries })
         })
         .collect()
 }
@@ -157,9 +165,14 @@ impl<'de> Deserialize<'de> for JsonEntry {
     }
 }
 
-/// Decodes a Loki JSON push body.
+/// Decodes a Loki JSON push body. Invalid UTF-8 inside strings is replaced with U+FFFD
+/// rather than rejected, as Loki accepts such bodies.
 pub fn decode_json(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
-    let push: JsonPush = serde_json::from_slice(body).map_err(|e| DecodeError::BadRequest(format!("malformed push body: {e}")))?;
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<JsonPush>(text),
+        Err(_) => serde_json::from_str::<JsonPush>(&String::from_utf8_lossy(body)),
+    };
+    let push = parsed.map_err(|e| DecodeError::BadRequest(format!("malformed push body: {e}")))?;
     push.streams
         .unwrap_or_default()
         .into_iter()
@@ -173,7 +186,7 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
             let labels = Labels::from_pairs(pairs)
                 .map_err(|dup| DecodeError::BadRequest(format!("couldn't parse labels: duplicate label name {dup:?}")))?;
             let entries = s.values.unwrap_or_default().into_iter().flatten().map(|e| e.0).collect();
-            Ok(RawStream { labels, entries })
+            Ok(RawStream { labels, duplicate: None, entries })
         })
         .collect()
 }
@@ -219,5 +232,38 @@ mod tests {
         let s = decode_push(Some("application/x-protobuf"), None, &body).unwrap();
         assert_eq!(s[0].entries[0].ts, 1_000_000_005);
         assert_eq!(s[0].entries[0].metadata.len(), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_rejected() {
+        use proto::logproto::{EntryAdapter, StreamAdapter};
+        let req = PushRequest {
+            streams: vec![StreamAdapter {
+                labels: r#"{app="x"}"#.into(),
+                entries: vec![EntryAdapter {
+                    timestamp: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+                    line: b"bad \xff byte".to_vec(),
+                    structured_metadata: vec![],
+                    parsed: vec![],
+                }],
+                hash: 0,
+            }],
+            format: String::new(),
+        };
+        let body = snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).unwrap();
+        let s = decode_push(None, None, &body).unwrap();
+        assert_eq!(s[0].entries[0].line, "bad \u{fffd} byte");
+        let json = b"{\"streams\":[{\"stream\":{\"a\":\"b\"},\"values\":[[\"5\",\"x\xfey\"]]}]}";
+        assert_eq!(decode_json(json).unwrap()[0].entries[0].line, "x\u{fffd}y");
+    }
+
+    #[test]
+    fn deflate_is_raw_deflate() {
+        use std::io::Write;
+        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(br#"{"streams":[{"stream":{"a":"b"},"values":[["5","x"]]}]}"#).unwrap();
+        let body = enc.finish().unwrap();
+        let s = decode_push(Some("application/json"), Some("deflate"), &body).unwrap();
+        assert_eq!(s[0].entries[0].line, "x");
     }
 }

@@ -130,12 +130,43 @@ impl Distributor {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(PushError::new(400, errors.join("\n")))
+            Err(PushError::new(400, group_errors(&errors)))
         }
     }
+}
+
+/// Joins rejection messages as Loki's grouped errors do: one message as is; otherwise each
+/// distinct message once, repeated ones as `N errors like: <msg>`, separated by `; `.
+pub fn group_errors(errors: &[String]) -> String {
+    if let [one] = errors {
+        return one.clone();
+    }
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for e in errors {
+        match groups.iter_mut().find(|(m, _)| *m == e.as_str()) {
+            Some(g) => g.1 += 1,
+            None => groups.push((e.as_str(), 1)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(m, n)| if n > 1 { format!("{n} errors like: {m}") } else { m.to_string() })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Wall-clock time in nanoseconds since the epoch.
 pub fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_errors;
+
+    #[test]
+    fn errors_are_grouped_like_loki() {
+        assert_eq!(group_errors(&["a".into()]), "a");
+        assert_eq!(group_errors(&["a".into(), "b".into(), "a".into()]), "2 errors like: a; b");
+    }
 }

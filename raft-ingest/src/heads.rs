@@ -21,6 +21,7 @@ use store::index::TenantIndex;
 use store::labels::{Labels, StreamId};
 use store::matcher::matches_all;
 use store::schema::EntryBatchBuilder;
+use store::time::{format_go_time, format_rfc3339_secs};
 use store::view::{ReadSnapshot, SnapshotRequest};
 
 use crate::command::{FlushedFile, PushOutcome, TenantPush};
@@ -256,14 +257,6 @@ pub struct FlushCut {
     pub tenants: Vec<(String, Vec<RecordBatch>, Vec<Labels>)>,
 }
 
-fn format_go_time(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()
-}
-
-fn format_rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
 impl Heads {
     /// Empty heads with `config`.
     pub fn new(config: HeadsConfig) -> Heads {
@@ -285,8 +278,8 @@ impl Heads {
                     ignored.push(format!(
                         "entry with timestamp {} ignored, reason: 'entry too far behind, entry timestamp is: {}, oldest acceptable timestamp is: {}',",
                         format_go_time(entry.ts),
-                        format_rfc3339(entry.ts),
-                        format_rfc3339(head.max_ts.saturating_sub(window)),
+                        format_rfc3339_secs(entry.ts),
+                        format_rfc3339_secs(head.max_ts.saturating_sub(window)),
                     ));
                     continue;
                 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,7 +35,14 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn push(State(d): State<Arc<Distributor>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn push(State(d): State<Arc<Distributor>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large: limit {MAX_BODY_BYTES} bytes"));
+        }
+        Err(e) => return plain(e.status(), format!("reading push body: {}", e.body_text())),
+    };
     let h = PushHeaders {
         org_id: headers.get("x-scope-orgid").and_then(|v| v.to_str().ok()),
         content_type: header_str(&headers, header::CONTENT_TYPE),

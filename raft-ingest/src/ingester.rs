@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use object_store::ObjectStore;
 use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
 
 use store::StoreError;
 use store::chunk::write_chunk;
+use store::object::ChunkStore;
 use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 
 use crate::command::{ApplyResult, Command, FlushedFile, PushOutcome, TenantPush, TypeConfig};
@@ -52,7 +52,7 @@ pub struct Ingester {
     db: Option<sled::Db>,
     queue: Mutex<Option<mpsc::Sender<Pending>>>,
     flush_lock: Mutex<()>,
-    store: Arc<dyn ObjectStore>,
+    store: ChunkStore,
     config: IngesterConfig,
     shard: u64,
     stop: watch::Sender<bool>,
@@ -63,7 +63,7 @@ pub struct Ingester {
 impl Ingester {
     /// Opens the shard's log and state under `data_dir`, starts Raft, the proposer and the
     /// flusher, and returns once this node leads its group.
-    pub async fn start(data_dir: &Path, store: Arc<dyn ObjectStore>, config: IngesterConfig) -> Result<Arc<Ingester>, IngestError> {
+    pub async fn start(data_dir: &Path, store: ChunkStore, config: IngesterConfig) -> Result<Arc<Ingester>, IngestError> {
         metrics::register();
         let shard = 0;
         let raft_dir = data_dir.join("raft");
@@ -171,7 +171,7 @@ impl Ingester {
                 .unwrap_or(0);
             let day = chrono::DateTime::from_timestamp_nanos(min_ts).format("%Y-%m-%d");
             let path = format!("{tenant}/chunks/{day}/{:04}-{first:020}-{:020}.parquet", self.shard, cut.upto);
-            let file = write_chunk(self.store.clone(), &path, &batches).await?;
+            let file = write_chunk(&self.store, &path, &batches).await?;
             metrics::FLUSHED_BYTES.add(file.size);
             metrics::FLUSHED_ROWS.add(file.rows);
             files.push(FlushedFile { tenant, file, labels });

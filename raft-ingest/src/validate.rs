@@ -4,6 +4,7 @@
 use store::entry::Entry;
 use store::labels::Labels;
 use store::limits::Limits;
+use store::time::format_rfc3339_secs;
 
 use crate::command::{StreamPush, TenantPush};
 use crate::decode::RawStream;
@@ -17,10 +18,6 @@ pub struct Validated {
     pub errors: Vec<String>,
     /// Entries dropped.
     pub rejected: u64,
-}
-
-fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Normalises a structured metadata name as Loki does: characters outside `[A-Za-z0-9_]`
@@ -82,13 +79,13 @@ fn entry_error(e: &Entry, labels: &Labels, limits: &Limits, now_ns: i64) -> Opti
         if e.ts < oldest {
             return Some(format!(
                 "entry for stream '{labels}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
-                rfc3339(e.ts),
-                rfc3339(oldest)
+                format_rfc3339_secs(e.ts),
+                format_rfc3339_secs(oldest)
             ));
         }
     }
     if e.ts > now_ns.saturating_add(limits.creation_grace_period.as_nanos_i64()) {
-        return Some(format!("entry for stream '{labels}' has timestamp too new: {}", rfc3339(e.ts)));
+        return Some(format!("entry for stream '{labels}' has timestamp too new: {}", format_rfc3339_secs(e.ts)));
     }
     let max_line = limits.max_line_size.0 as usize;
     if max_line > 0 && e.line.len() > max_line {
@@ -128,6 +125,11 @@ pub fn validate(tenant: &str, streams: Vec<RawStream>, limits: &Limits, now_ns: 
         if raw.entries.is_empty() {
             continue;
         }
+        if let Some(dup) = &raw.duplicate {
+            out.rejected += raw.entries.len() as u64;
+            out.errors.push(format!("stream '{}' has duplicate label name: '{}'", dup.labels, dup.name));
+            continue;
+        }
         let labels = with_service_name(raw.labels, &limits.discover_service_name);
         if let Some(err) = label_error(&labels, limits) {
             out.rejected += raw.entries.len() as u64;
@@ -162,6 +164,7 @@ mod tests {
     fn raw(labels: &str, entries: Vec<(i64, &str)>) -> RawStream {
         RawStream {
             labels: Labels::parse(labels).unwrap(),
+            duplicate: None,
             entries: entries.into_iter().map(|(ts, l)| Entry { ts, line: l.into(), metadata: vec![] }).collect(),
         }
     }

@@ -5,7 +5,7 @@
 //! stream and time before they decompress anything.
 
 use arrow::array::{Array, Int64Array, RecordBatch, UInt64Array};
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::StoreError;
 use crate::index::{FileMeta, StreamRange};
+use crate::object::ChunkStore;
 use crate::schema::{LINE, STREAM_ID, TS, entry_schema};
 
 /// Rows per row group: small enough to prune by stream, large enough to compress well.
@@ -70,8 +71,10 @@ pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a 
         .ok_or_else(|| StoreError::Arrow(arrow::error::ArrowError::SchemaError(format!("missing or mistyped column {name}"))))
 }
 
-/// Writes `batches` (already sorted by stream id, then ts) as one Parquet object at `path`.
-pub async fn write_chunk(store: Arc<dyn ObjectStore>, path: &str, batches: &[RecordBatch]) -> Result<FileMeta, StoreError> {
+/// Writes `batches` (already sorted by stream id, then ts) as one Parquet object at `path`,
+/// durably: it returns only once the object survives a crash or power loss.
+pub async fn write_chunk(chunks: &ChunkStore, path: &str, batches: &[RecordBatch]) -> Result<FileMeta, StoreError> {
+    let store = Arc::clone(&chunks.store);
     let streams = stream_ranges(batches)?;
     let object_path = Path::from(path);
     let writer = BufWriter::new(store.clone(), object_path.clone());
@@ -80,6 +83,7 @@ pub async fn write_chunk(store: Arc<dyn ObjectStore>, path: &str, batches: &[Rec
         w.write(b).await?;
     }
     w.close().await?;
+    chunks.sync(path).await?;
     let size = store.head(&object_path).await?.size;
     Ok(FileMeta {
         path: path.to_string(),

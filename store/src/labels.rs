@@ -80,20 +80,50 @@ impl Labels {
             StoreError::Labels(format!("duplicate label name: {dup:?}"))
         })
     }
+
+    /// Parses like [`Labels::parse`], but a duplicated name is reported instead of failing
+    /// the parse (the first value wins), so a push can reject that one stream as Loki does.
+    pub fn parse_reporting_duplicates(input: &str) -> Result<(Labels, Option<DuplicateLabel>), StoreError> {
+        let mut pairs = parse_pairs(input).map_err(StoreError::Labels)?;
+        pairs.retain(|(_, v)| !v.is_empty());
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let duplicate = pairs.windows(2).find(|w| w[0].0 == w[1].0).map(|w| DuplicateLabel {
+            name: w[0].0.clone(),
+            labels: render_pairs(&pairs),
+        });
+        pairs.dedup_by(|later, first| later.0 == first.0);
+        Ok((Labels(pairs), duplicate))
+    }
+}
+
+/// A label name that appears twice in a pushed label set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateLabel {
+    /// The repeated name.
+    pub name: String,
+    /// The label set as pushed (sorted, duplicates kept), in Loki's text form.
+    pub labels: String,
+}
+
+/// Renders pairs as `{a="b", c="d"}`.
+fn render_pairs(pairs: &[(String, String)]) -> String {
+    let mut out = String::from("{");
+    for (i, (n, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(n);
+        out.push('=');
+        let _ = write_quoted(&mut out, v);
+    }
+    out.push('}');
+    out
 }
 
 impl fmt::Display for Labels {
     /// Renders `{a="b", c="d"}` as Loki does, escaping values like Go's `%q`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("{")?;
-        for (i, (n, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{n}=")?;
-            write_quoted(f, v)?;
-        }
-        f.write_str("}")
+        f.write_str(&render_pairs(&self.0))
     }
 }
 
@@ -300,6 +330,16 @@ mod tests {
         assert!(Labels::parse(r#"{service.name="x"}"#).is_err());
         assert!(Labels::parse(r#"{a=1}"#).is_err());
         assert!(Labels::parse(r#"a="1""#).is_err());
+    }
+
+    #[test]
+    fn duplicates_are_reported_first_value_wins() {
+        let (l, dup) = Labels::parse_reporting_duplicates(r#"{b="2", a="1", a="3"}"#).unwrap();
+        assert_eq!(l.to_string(), r#"{a="1", b="2"}"#);
+        let dup = dup.unwrap();
+        assert_eq!(dup.name, "a");
+        assert_eq!(dup.labels, r#"{a="1", a="3", b="2"}"#);
+        assert_eq!(Labels::parse_reporting_duplicates(r#"{a="1"}"#).unwrap().1, None);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::StoreError;
@@ -47,8 +47,55 @@ pub struct S3Storage {
     pub s3forcepathstyle: bool,
 }
 
-/// Builds the configured object store; `data_dir` is `common.path_prefix`.
-pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
+/// The chunk object store, and its root directory when it is the local filesystem.
+#[derive(Debug, Clone)]
+pub struct ChunkStore {
+    /// Where chunk files are written and read.
+    pub store: Arc<dyn ObjectStore>,
+    /// The directory behind `store` when it is a local filesystem; `None` for remote stores.
+    pub local_root: Option<PathBuf>,
+}
+
+impl ChunkStore {
+    /// A remote (or otherwise self-durable) store.
+    pub fn remote(store: Arc<dyn ObjectStore>) -> ChunkStore {
+        ChunkStore { store, local_root: None }
+    }
+
+    /// A local filesystem store rooted at `root`.
+    pub fn local(root: &Path) -> Result<ChunkStore, StoreError> {
+        std::fs::create_dir_all(root)?;
+        Ok(ChunkStore { store: Arc::new(LocalFileSystem::new_with_prefix(root)?), local_root: Some(root.to_path_buf()) })
+    }
+
+    /// Makes a written object durable before anything depends on it. A remote store has it
+    /// durably once the upload returns; `LocalFileSystem` only renames into place, so the
+    /// file and every directory from its parent up to the root are fsynced here.
+    pub async fn sync(&self, path: &str) -> Result<(), StoreError> {
+        let Some(root) = self.local_root.clone() else { return Ok(()) };
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || sync_local(&root, &path))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    }
+}
+
+fn sync_local(root: &Path, rel: &str) -> Result<(), StoreError> {
+    let file = root.join(rel);
+    std::fs::File::open(&file)?.sync_all()?;
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        std::fs::File::open(d)?.sync_all()?;
+        if d == root {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// Builds the configured chunk store; `data_dir` is `common.path_prefix`.
+pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<ChunkStore, StoreError> {
     if let Some(s3) = &cfg.s3 {
         let bucket = s3.bucketnames.split(',').next().unwrap_or("").trim();
         if bucket.is_empty() {
@@ -67,7 +114,7 @@ pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<Arc<dy
         if !s3.access_key_id.is_empty() {
             b = b.with_access_key_id(&s3.access_key_id).with_secret_access_key(&s3.secret_access_key);
         }
-        return Ok(Arc::new(b.build()?));
+        return Ok(ChunkStore::remote(Arc::new(b.build()?)));
     }
     let dir = cfg
         .filesystem
@@ -75,6 +122,5 @@ pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<Arc<dy
         .and_then(|f| f.chunks_directory.clone())
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| data_dir.join("chunks"));
-    std::fs::create_dir_all(&dir)?;
-    Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
+    ChunkStore::local(&dir)
 }

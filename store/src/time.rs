@@ -13,6 +13,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, StoreError> {
         .ok_or_else(|| StoreError::Duration(s.to_string()))
 }
 
+/// Parses a Prometheus duration only (`1h30m`, `5m`, `2d`), as `model.ParseDuration` does
+/// for query parameters such as `since`.
+pub fn parse_prometheus_duration(s: &str) -> Result<Duration, StoreError> {
+    parse_prometheus(s).ok_or_else(|| StoreError::Duration(s.to_string()))
+}
+
 fn unit_nanos(unit: &str) -> Option<u128> {
     Some(match unit {
         "ns" => 1,
@@ -126,6 +132,50 @@ pub fn format_go_duration(d: Duration) -> String {
     }
 }
 
+/// Formats a duration the way Prometheus' `model.Duration.String` does (`30d1h`, `5m`,
+/// `1h30m`, `0s`), as Loki prints limits such as `max_query_length`.
+pub fn format_prometheus_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut out = String::new();
+    // Years and weeks only when they divide evenly (`90d`, not `12w6d`), as Prometheus does.
+    for (unit, size, exact) in [
+        ("y", 365 * 86_400_000u128, true),
+        ("w", 7 * 86_400_000, true),
+        ("d", 86_400_000, false),
+        ("h", 3_600_000, false),
+        ("m", 60_000, false),
+        ("s", 1_000, false),
+        ("ms", 1, false),
+    ] {
+        if exact && !ms.is_multiple_of(size) {
+            continue;
+        }
+        let n = ms / size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+            ms -= n * size;
+        }
+    }
+    out
+}
+
+/// Formats a timestamp like Go's `time.Time.String` in UTC
+/// (`2026-10-07 01:35:32.5 +0000 UTC`: the fraction without trailing zeros, absent when 0).
+pub fn format_go_time(ns: i64) -> String {
+    let t = chrono::DateTime::from_timestamp_nanos(ns);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let frac = if frac == 0 { String::new() } else { format!(".{frac:09}").trim_end_matches('0').to_string() };
+    format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// Formats a timestamp like Go's `time.RFC3339` in UTC (`2026-10-07T01:35:32Z`: whole seconds).
+pub fn format_rfc3339_secs(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// A config duration: written as `30m`, `1h`, `168h` (or a bare number of seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct ConfigDuration(pub Duration);
@@ -234,6 +284,12 @@ mod tests {
         assert_eq!(format_go_duration(Duration::from_secs(3600)), "1h0m0s");
         assert_eq!(format_go_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_go_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(format_prometheus_duration(Duration::from_secs(721 * 3600)), "30d1h");
+        assert_eq!(format_prometheus_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_prometheus_duration(Duration::from_secs(14 * 86_400)), "2w");
+        assert_eq!(format_go_time(1_500_000_000), "1970-01-01 00:00:01.5 +0000 UTC");
+        assert_eq!(format_go_time(2_000_000_000), "1970-01-01 00:00:02 +0000 UTC");
+        assert_eq!(format_rfc3339_secs(1_500_000_000), "1970-01-01T00:00:01Z");
     }
 
     #[test]

@@ -633,17 +633,17 @@ pub fn proto_ts(ts: i64) -> prost_types::Timestamp {
 pub fn proto_entry(ts: i64, line: &str, sm: &[(&str, &str)]) -> EntryAdapter {
     EntryAdapter {
         timestamp: Some(proto_ts(ts)),
-        line: line.to_string(),
+        line: line.into(),
         structured_metadata: sm
             .iter()
-            .map(|(k, v)| LabelPairAdapter { name: k.to_string(), value: v.to_string() })
+            .map(|(k, v)| LabelPairAdapter { name: k.as_bytes().to_vec(), value: v.as_bytes().to_vec() })
             .collect(),
         parsed: Vec::new(),
     }
 }
 
 pub fn proto_stream(labels: &str, entries: Vec<EntryAdapter>) -> StreamAdapter {
-    StreamAdapter { labels: labels.to_string(), entries, hash: 0 }
+    StreamAdapter { labels: labels.into(), entries, hash: 0 }
 }
 
 pub fn proto_push(streams: Vec<StreamAdapter>) -> PushRequest {

@@ -229,6 +229,8 @@ async fn http_api_surface() {
     for (start, end) in [
         (secs(t), secs(t + 60 * SEC)),
         ((t / SEC).to_string(), (t / SEC + 60).to_string()),
+        (rfc3339(t), rfc3339(t + 60 * SEC)),
+        (t.to_string(), (t + 60 * SEC).to_string()),
     ] {
         let r = api
             .get(
@@ -287,4 +289,9 @@ async fn http_api_surface() {
     api.get("/loki/api/v1/series", &[("match[]", "{job=".into())]).await.expect(400, "bad series matcher");
     // Case-insensitive direction works.
     api.get("/loki/api/v1/query_range", &q(r#"{job="api"}"#, &[("direction", "FORWARD".into())])).await.expect(200, "FORWARD");
+}
+
+/// `2025-11-20T10:00:00.5Z`-style RFC3339 with nanoseconds.
+fn rfc3339(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
