@@ -36,9 +36,11 @@ mod http;
 pub mod logql;
 pub mod metrics;
 pub mod params;
+pub mod pipeline;
 pub mod plan;
 pub mod response;
 pub mod table;
+pub mod template;
 
 use std::sync::Arc;
 

@@ -1,0 +1,158 @@
+//! Go `text/template`, as LogQL's `line_format` and `label_format` use it.
+//!
+//! Supported: text and actions with `{{-`/`-}}` trimming and comments; pipelines with `|`;
+//! fields (`.a`, `$x.a`), variables (`:=`, `=`), string, raw string, character, number,
+//! boolean and `nil` constants; parenthesised pipelines; `if`/`else if`/`else`, `with`,
+//! `range` (with `break`/`continue`, `$i, $e :=`). `define`, `template` and `block` are
+//! rejected. The functions are Go's builtins, Loki's and the Sprig subset Loki exposes
+//! ([`funcs::NAMES`]).
+//!
+//! Values follow Go's printing rules (`<no value>` for a missing key unless
+//! [`MissingKey::Zero`], `%v` float formatting, `map[...]`/`[...]` for composites).
+
+pub mod exec;
+pub mod funcs;
+pub mod golayout;
+pub mod lexer;
+pub mod parser;
+pub mod printf;
+pub mod value;
+
+pub use funcs::Ctx;
+pub use value::Value;
+
+/// A parse or execution failure, with Go's wording where it matters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template text is invalid.
+    #[error("template: {0}")]
+    Parse(String),
+    /// Execution failed (bad argument, missing function, ...).
+    #[error("template: {0}")]
+    Exec(String),
+}
+
+impl TemplateError {
+    /// A parse error.
+    pub fn parse(msg: impl Into<String>) -> TemplateError {
+        TemplateError::Parse(msg.into())
+    }
+
+    /// An execution error.
+    pub fn exec(msg: impl Into<String>) -> TemplateError {
+        TemplateError::Exec(msg.into())
+    }
+}
+
+/// What a missing map key evaluates to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingKey {
+    /// Go's default: an invalid value that prints `<no value>`.
+    #[default]
+    Default,
+    /// `missingkey=zero`: the zero value of the map's element type (an empty string).
+    Zero,
+}
+
+/// A parsed template, ready to run many times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    nodes: Vec<parser::Node>,
+    missing: MissingKey,
+    /// The source text, for `String()`-style rendering.
+    pub source: String,
+}
+
+impl Template {
+    /// Parses `src`; unknown functions are parse errors, as in Go.
+    pub fn parse(src: &str, missing: MissingKey) -> Result<Template, TemplateError> {
+        let nodes = parser::parse(lexer::lex(src)?)?;
+        check_functions(&nodes)?;
+        Ok(Template { nodes, missing, source: src.to_string() })
+    }
+
+    /// Runs the template with `data` as dot.
+    pub fn execute(&self, data: &Value, ctx: &Ctx<'_>) -> Result<String, TemplateError> {
+        exec::Exec::new(data, ctx, self.missing).run(&self.nodes)
+    }
+
+    /// True when the template is plain text (no actions): it always renders to itself.
+    pub fn is_constant(&self) -> bool {
+        self.nodes.iter().all(|n| matches!(n, parser::Node::Text(_)))
+    }
+}
+
+fn check_functions(nodes: &[parser::Node]) -> Result<(), TemplateError> {
+    use parser::{Arg, Node, Pipeline};
+    fn pipe(p: &Pipeline) -> Result<(), TemplateError> {
+        for c in &p.cmds {
+            for a in &c.args {
+                match a {
+                    Arg::Func(f) if !funcs::exists(f) => {
+                        return Err(TemplateError::parse(format!("function {f:?} not defined")));
+                    }
+                    Arg::Sub(p, _) => pipe(p)?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+    for n in nodes {
+        match n {
+            Node::Action(p) => pipe(p)?,
+            Node::Cond { branches, otherwise, .. } => {
+                for (p, body) in branches {
+                    pipe(p)?;
+                    check_functions(body)?;
+                }
+                check_functions(otherwise)?;
+            }
+            Node::Range { pipe: p, body, otherwise } => {
+                pipe(p)?;
+                check_functions(body)?;
+                check_functions(otherwise)?;
+            }
+            Node::Text(_) | Node::Break | Node::Continue => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(src: &str, labels: &[(&str, &str)]) -> String {
+        let data = Value::Map(labels.iter().map(|(k, v)| (k.to_string(), Value::Str(v.to_string()))).collect());
+        let t = Template::parse(src, MissingKey::Zero).unwrap();
+        t.execute(&data, &Ctx { line: "the line", ts: 1_500_000_000 }).unwrap()
+    }
+
+    #[test]
+    fn loki_style_templates() {
+        assert_eq!(run("{{.level}} {{.path}}", &[("level", "error"), ("path", "/a")]), "error /a");
+        assert_eq!(run("{{.user_name | upper}} {{.path | trimPrefix \"/\"}}", &[("user_name", "bob"), ("path", "/x")]), "BOB x");
+        assert_eq!(run("{{ .missing }}|", &[]), "|");
+        assert_eq!(run("{{ if eq .status \"500\" }}bad{{ else }}ok{{ end }}", &[("status", "500")]), "bad");
+        assert_eq!(run("{{ __line__ }} {{ __timestamp__ | unixEpochMillis }}", &[]), "the line 1500");
+        assert_eq!(run("{{ $x := .a }}{{ $x }}-{{ printf \"%05d\" (add 1 2) }}", &[("a", "v")]), "v-00003");
+        assert_eq!(run("{{ range $i, $e := fromJson .j }}{{$i}}={{$e}};{{ end }}", &[("j", "[1,2]")]), "0=1;1=2;");
+        assert_eq!(run("{{ .a | default \"none\" }}", &[]), "none");
+        assert_eq!(run("{{ regexReplaceAll \"(\\\\w+)@x\" .m \"${1}!\" }}", &[("m", "bob@x")]), "bob!");
+    }
+
+    #[test]
+    fn missing_key_default_prints_no_value() {
+        let data = Value::Map(vec![]);
+        let t = Template::parse("{{.nope}}", MissingKey::Default).unwrap();
+        assert_eq!(t.execute(&data, &Ctx { line: "", ts: 0 }).unwrap(), "<no value>");
+    }
+
+    #[test]
+    fn errors() {
+        assert!(Template::parse("{{ nosuchfunc .a }}", MissingKey::Zero).is_err());
+        assert!(Template::parse("{{ if .a }}", MissingKey::Zero).is_err());
+        assert!(Template::parse("{{ end }}", MissingKey::Zero).is_err());
+    }
+}
