@@ -5,23 +5,28 @@
 //! in DataFusion's metadata cache between queries. Per query, [`build_log_plan`] creates
 //! fresh table providers over the request's snapshot.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, MapArray, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{Array, ArrayRef, Float64Array, Int64Array, MapArray, RecordBatch, StringArray, UInt64Array};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use object_store::ObjectStore;
-use store::labels::StreamId;
+use store::labels::{StreamId, parse_pairs};
 use store::schema::{LINE, METADATA, STREAM_ID, TS};
 use store::view::ReadSnapshot;
 
 use crate::error::QueryError;
 use crate::params::Direction;
-use crate::plan::{LogQuery, build_log_plan};
+use crate::pipeline::labels::Pairs;
+use crate::plan::extension::SkaldQueryPlanner;
+use crate::plan::pipeline_exec::{METADATA_LABELS, PARSED_LABELS, PipelineSpec, SERIES, STREAM_LABELS, VALUE};
+use crate::plan::{LogQuery, build_log_plan, build_pipeline_log_plan};
 use crate::table::CHUNKS_URL;
 
 /// How many times a query is re-run with a larger fetch when duplicates ate into the limit.
@@ -36,8 +41,30 @@ pub struct LogRow {
     pub ts: i64,
     /// The line.
     pub line: String,
-    /// Structured metadata, in stored order.
+    /// Structured metadata, in stored order (empty when `labels` is set).
     pub metadata: Vec<(String, String)>,
+    /// The labels a pipeline left, when the query had one.
+    pub labels: Option<Box<EntryLabels>>,
+}
+
+/// The labels of an entry after a log pipeline, by Loki's categories (each sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EntryLabels {
+    /// Stream labels still visible.
+    pub stream: Pairs,
+    /// Structured metadata still visible.
+    pub metadata: Pairs,
+    /// Labels set by parsers and `label_format`, with `__error__` / `__error_details__`.
+    pub parsed: Pairs,
+}
+
+/// One series of a metric result: its labels and points (ns, value) in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesResult {
+    /// Labels, sorted by name.
+    pub labels: Pairs,
+    /// Points in ascending time.
+    pub points: Vec<(i64, f64)>,
 }
 
 /// The shared DataFusion session of the query path.
@@ -57,7 +84,12 @@ impl Engine {
     pub fn new(object_store: Arc<dyn ObjectStore>) -> Engine {
         let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let config = SessionConfig::new().with_target_partitions(partitions);
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_query_planner(Arc::new(SkaldQueryPlanner))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         match ObjectStoreUrl::parse(CHUNKS_URL) {
             Ok(url) => {
                 ctx.register_object_store(url.as_ref(), object_store);
@@ -79,12 +111,14 @@ impl Engine {
     }
 
     /// Runs a log query: at most `limit` entries across all streams, in `query.direction`
-    /// order, exact duplicates (same stream, timestamp and line) dropped, and with
-    /// `interval > 0` at most one entry per interval.
+    /// order, exact duplicates (same stream, timestamp, line and labels) dropped, and with
+    /// `interval > 0` at most one entry per interval. `pipeline` runs the stages after the
+    /// scan's line filters, when there are any.
     pub async fn log_query(
         &self,
         snapshot: &ReadSnapshot,
         query: &LogQuery,
+        pipeline: Option<Arc<PipelineSpec>>,
         limit: usize,
         interval: i64,
     ) -> Result<Vec<LogRow>, QueryError> {
@@ -94,18 +128,22 @@ impl Engine {
                 // Last round: no cap, so the answer is complete however many duplicates exist.
                 fetch = None;
             }
-            let Some(plan) = build_log_plan(snapshot, query, fetch, self.partitions)? else {
+            let plan = match &pipeline {
+                Some(spec) => build_pipeline_log_plan(snapshot, query, Arc::clone(spec), fetch, self.partitions)?,
+                None => build_log_plan(snapshot, query, fetch, self.partitions)?,
+            };
+            let Some(plan) = plan else {
                 return Ok(Vec::new());
             };
             let mut stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
             let mut out: Vec<LogRow> = Vec::new();
-            let mut seen: HashSet<(StreamId, i64, String)> = HashSet::new();
+            let mut seen: HashSet<(StreamId, i64, String, Option<Box<EntryLabels>>)> = HashSet::new();
             let mut raw = 0usize;
             let mut last_ts: Option<i64> = None;
             while let Some(batch) = stream.next().await {
                 for row in batch_rows(&batch?)? {
                     raw += 1;
-                    if !seen.insert((row.stream, row.ts, row.line.clone())) {
+                    if !seen.insert((row.stream, row.ts, row.line.clone(), row.labels.clone())) {
                         continue;
                     }
                     if interval > 0 {
@@ -135,6 +173,63 @@ impl Engine {
         // The last round runs uncapped and always returns.
         Ok(Vec::new())
     }
+
+    /// Runs a metric plan (`series`, `ts`, `value` rows) and gathers its series, sorted by
+    /// labels; more than `max_series` distinct series is an error (0 disables the limit).
+    pub async fn metric_query(&self, plan: LogicalPlan, max_series: usize) -> Result<Vec<SeriesResult>, QueryError> {
+        let mut stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut out: Vec<SeriesResult> = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let series = as_utf8(batch.column_by_name(SERIES).ok_or_else(|| missing(SERIES))?)?;
+            let series = strings(&series)?;
+            let ts = column::<Int64Array>(&batch, TS)?;
+            let values = column::<Float64Array>(&batch, VALUE)?;
+            for i in 0..batch.num_rows() {
+                let key = series.value(i);
+                let slot = match index.get(key) {
+                    Some(slot) => *slot,
+                    None => {
+                        if max_series > 0 && out.len() >= max_series {
+                            return Err(QueryError::BadRequest(format!("maximum of series ({max_series}) reached for a single query")));
+                        }
+                        let labels = parse_pairs(key).map_err(|e| QueryError::BadRequest(format!("internal: bad series labels {key}: {e}")))?;
+                        out.push(SeriesResult { labels, points: Vec::new() });
+                        index.insert(key.to_string(), out.len() - 1);
+                        out.len() - 1
+                    }
+                };
+                out[slot].points.push((ts.value(i), values.value(i)));
+            }
+        }
+        for s in &mut out {
+            s.points.sort_by_key(|p| p.0);
+        }
+        out.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+        Ok(out)
+    }
+}
+
+/// Prometheus' `labels.Compare`: pairwise by name then value; a prefix sorts first.
+pub fn compare_labels(a: &Pairs, b: &Pairs) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b.iter()) {
+        let o = x.0.cmp(&y.0).then_with(|| x.1.cmp(&y.1));
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+fn missing(name: &str) -> QueryError {
+    QueryError::Arrow(arrow::error::ArrowError::SchemaError(format!("missing column {name}")))
+}
+
+/// Parses a label column written by the pipeline operator.
+fn pairs_at(array: &StringArray, i: usize) -> Result<Pairs, QueryError> {
+    let text = if array.is_valid(i) { array.value(i) } else { "{}" };
+    parse_pairs(text).map_err(|e| QueryError::BadRequest(format!("internal: bad labels {text}: {e}")))
 }
 
 fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, QueryError> {
@@ -155,8 +250,11 @@ fn strings(array: &ArrayRef) -> Result<&StringArray, QueryError> {
         .ok_or_else(|| QueryError::Arrow(arrow::error::ArrowError::SchemaError("expected a string column".into())))
 }
 
-/// The rows of one result batch.
+/// The rows of one result batch: the scan's columns, or the pipeline operator's.
 pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<LogRow>, QueryError> {
+    if batch.column_by_name(STREAM_LABELS).is_some() {
+        return pipeline_rows(batch);
+    }
     let ids = column::<UInt64Array>(batch, STREAM_ID)?;
     let ts = column::<Int64Array>(batch, TS)?;
     let line_col = batch
@@ -186,6 +284,32 @@ pub fn batch_rows(batch: &RecordBatch) -> Result<Vec<LogRow>, QueryError> {
             ts: ts.value(i),
             line: if lines.is_valid(i) { lines.value(i).to_string() } else { String::new() },
             metadata,
+            labels: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Rows of the pipeline operator's entries schema.
+fn pipeline_rows(batch: &RecordBatch) -> Result<Vec<LogRow>, QueryError> {
+    let ids = column::<UInt64Array>(batch, STREAM_ID)?;
+    let ts = column::<Int64Array>(batch, TS)?;
+    let lines = column::<StringArray>(batch, LINE)?;
+    let stream = column::<StringArray>(batch, STREAM_LABELS)?;
+    let meta = column::<StringArray>(batch, METADATA_LABELS)?;
+    let parsed = column::<StringArray>(batch, PARSED_LABELS)?;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        out.push(LogRow {
+            stream: StreamId(ids.value(i)),
+            ts: ts.value(i),
+            line: lines.value(i).to_string(),
+            metadata: Vec::new(),
+            labels: Some(Box::new(EntryLabels {
+                stream: pairs_at(stream, i)?,
+                metadata: pairs_at(meta, i)?,
+                parsed: pairs_at(parsed, i)?,
+            })),
         });
     }
     Ok(out)
@@ -209,6 +333,16 @@ pub struct ScanStats {
 }
 
 impl ScanStats {
+    /// Adds the counts of another scan.
+    pub fn add(&mut self, other: &ScanStats) {
+        self.head_lines += other.head_lines;
+        self.head_bytes += other.head_bytes;
+        self.file_lines += other.file_lines;
+        self.file_bytes += other.file_bytes;
+        self.files += other.files;
+        self.streams += other.streams;
+    }
+
     /// Counts what `snapshot` hands the query.
     pub fn of(snapshot: &ReadSnapshot, start: i64, end: i64) -> ScanStats {
         let ids: HashSet<StreamId> = snapshot.streams.iter().map(|(id, _)| *id).collect();

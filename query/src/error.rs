@@ -5,11 +5,19 @@ use axum::response::{IntoResponse, Response};
 
 use crate::logql::ParseError;
 
-/// Message for metric queries until the metric engine exists.
-pub const METRIC_NOT_SUPPORTED: &str = "metric queries are not supported yet";
 /// Loki's message for log queries sent to the instant endpoint.
 pub const LOG_INSTANT_NOT_SUPPORTED: &str =
     "log queries are not supported as an instant query type, please change your query to a range query type";
+
+/// A failure raised inside a DataFusion operator that the user caused (a pipeline error, a
+/// many-to-many match, too many series): answered 400 with this exact message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+/// Loki's message when a query runs longer than `query_timeout`.
+pub const TIMEOUT_MSG: &str =
+    "request timed out, decrease the duration of the request or add more label matchers (prefer exact match over regex match) to reduce the amount of data processed";
 
 /// Everything that can go wrong while answering a query or metadata request.
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +53,15 @@ pub enum QueryError {
     /// A log query sent to the instant endpoint (400).
     #[error("{LOG_INSTANT_NOT_SUPPORTED}")]
     LogInstantQuery,
-    /// A metric query; not executed yet (501).
-    #[error("{METRIC_NOT_SUPPORTED}")]
-    MetricNotSupported,
-    /// A valid query using a feature not executed yet, e.g. a parser stage (501).
-    #[error("{0}")]
-    NotImplemented(String),
     /// The ingest view or object store failed (500).
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
     /// DataFusion failed to plan or execute (500).
     #[error("query execution: {0}")]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(datafusion::error::DataFusionError),
+    /// The query ran longer than `query_timeout` (504).
+    #[error("{TIMEOUT_MSG}")]
+    Timeout,
     /// Arrow failed while reading results (500).
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
@@ -74,6 +79,25 @@ impl From<store::tenant::TenantError> for QueryError {
     }
 }
 
+impl From<datafusion::error::DataFusionError> for QueryError {
+    /// A [`UserError`] raised by an operator becomes a 400 with its message; anything else
+    /// is an internal failure.
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        fn user(e: &datafusion::error::DataFusionError) -> Option<String> {
+            match e {
+                datafusion::error::DataFusionError::External(inner) => inner.downcast_ref::<UserError>().map(|u| u.0.clone()),
+                datafusion::error::DataFusionError::Context(_, inner) => user(inner),
+                datafusion::error::DataFusionError::Shared(inner) => user(inner),
+                _ => None,
+            }
+        }
+        match user(&e).or_else(|| user(e.find_root())) {
+            Some(msg) => QueryError::BadRequest(msg),
+            None => QueryError::DataFusion(e),
+        }
+    }
+}
+
 impl QueryError {
     /// The HTTP status Loki answers this error with.
     pub fn status(&self) -> StatusCode {
@@ -85,7 +109,7 @@ impl QueryError {
             | QueryError::QueryTooLong { .. }
             | QueryError::LogInstantQuery => StatusCode::BAD_REQUEST,
             QueryError::NoOrgId => StatusCode::UNAUTHORIZED,
-            QueryError::MetricNotSupported | QueryError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            QueryError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             QueryError::Store(_) | QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::Encode(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -97,7 +121,7 @@ impl IntoResponse for QueryError {
     /// Plain-text body with Loki's headers (`text/plain; charset=utf-8`, `nosniff`).
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        if status.is_server_error() && status != StatusCode::GATEWAY_TIMEOUT {
             tracing::warn!(error = %self, "query failed");
         }
         let mut resp = (status, self.to_string()).into_response();
@@ -115,7 +139,7 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(QueryError::NoOrgId.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(QueryError::MetricNotSupported.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(QueryError::Timeout.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(QueryError::Parse(ParseError::plain("x")).status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             QueryError::MaxEntries { limit: 6000, max: 5000 }.to_string(),

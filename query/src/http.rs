@@ -16,17 +16,30 @@ use store::matcher::Matcher;
 use store::view::{ReadSnapshot, SnapshotRequest};
 
 use crate::QueryState;
-use crate::engine::{Engine, ScanStats};
+use crate::engine::{Engine, ScanStats, SeriesResult};
 use crate::error::QueryError;
+use crate::logql::ast::{LogExpr, MetricExpr, VectorOp};
 use crate::logql::{self, Expr};
 use crate::params::{self, Params};
-use crate::plan::LogQuery;
+use crate::pipeline::Pipeline;
+use crate::plan::metric::{MetricPlanner, Planned};
+use crate::plan::pipeline_exec::{PipelineOutput, PipelineSpec};
+use crate::plan::range_exec::Steps;
+use crate::plan::{self, LogQuery};
 use crate::response::{self, CATEGORIZE_LABELS, Stats};
 
 /// Header selecting response encoding flags.
 const ENCODING_FLAGS_HEADER: &str = "x-loki-response-encoding-flags";
 /// Tenant header.
 const TENANT_HEADER: &str = "x-scope-orgid";
+
+/// What a metric query evaluated to.
+enum MetricResult {
+    /// A number (a literal expression).
+    Scalar(f64),
+    /// Series, sorted by labels, with the outermost `sort`/`sort_desc` if any.
+    Vector(Vec<SeriesResult>, Option<VectorOp>),
+}
 
 /// Everything a handler needs: the caller's state and the shared DataFusion engine.
 pub(crate) struct Service {
@@ -141,30 +154,61 @@ impl Service {
     pub(crate) async fn query_range(&self, headers: &HeaderMap, p: &Params) -> Result<Response, QueryError> {
         let tenant = self.tenant(headers)?;
         let rp = params::range_query(p, now_ns())?;
-        let log = match logql::parse(&rp.query)? {
-            Expr::Metric(_) => return Err(QueryError::MetricNotSupported),
-            Expr::Log(l) => l,
-        };
-        let max = self.state.limits.max_entries_limit_per_query;
-        if rp.limit > max {
-            return Err(QueryError::MaxEntries { limit: rp.limit, max });
+        let expr = logql::parse(&rp.query)?;
+        if let Expr::Log(_) = expr {
+            let max = self.state.limits.max_entries_limit_per_query;
+            if rp.limit > max {
+                return Err(QueryError::MaxEntries { limit: rp.limit, max });
+            }
         }
         params::check_query_length(rp.start, rp.end, self.state.limits.max_query_length.0)?;
-        if !log.only_line_filters() {
-            return Err(QueryError::NotImplemented(
-                "log queries with parser, label filter or formatting stages are not supported yet".into(),
-            ));
+        self.with_timeout(async {
+            match expr {
+                Expr::Log(log) => self.log_range(&tenant, headers, &rp, log).await,
+                Expr::Metric(m) => {
+                    // Loki's frontend aligns metric queries to the step: start down, end up.
+                    let step = rp.step;
+                    let start = rp.start.div_euclid(step).saturating_mul(step);
+                    let end = rp.end.div_euclid(step).saturating_add(i64::from(rp.end.rem_euclid(step) != 0)).saturating_mul(step);
+                    let (result, stats) = self.metric(&tenant, &m, Steps { start, end, step }).await?;
+                    match result {
+                        MetricResult::Scalar(v) => {
+                            let points = Steps { start, end, step }.times().map(|t| (t, v)).collect();
+                            json(response::matrix_body(&[SeriesResult { labels: Vec::new(), points }], &stats))
+                        }
+                        MetricResult::Vector(series, _) => json(response::matrix_body(&series, &stats)),
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Runs `fut` within the tenant's `query_timeout` (0 disables it).
+    async fn with_timeout(&self, fut: impl Future<Output = Result<Response, QueryError>>) -> Result<Response, QueryError> {
+        let limit = self.state.limits.query_timeout.0;
+        if limit.is_zero() {
+            return fut.await;
         }
+        tokio::time::timeout(limit, fut).await.map_err(|_| QueryError::Timeout)?
+    }
+
+    /// A log query over `[start, end)`.
+    async fn log_range(&self, tenant: &str, headers: &HeaderMap, rp: &params::RangeQueryParams, log: LogExpr) -> Result<Response, QueryError> {
         let started = Instant::now();
-        let snapshot = self.snapshot(&tenant, log.matchers.clone(), rp.start, rp.end, true).await?;
-        let query = LogQuery {
-            filters: log.line_filters().cloned().collect(),
-            start: rp.start,
-            end: rp.end,
-            direction: rp.direction,
-        };
+        let pipeline = Pipeline::compile(&log.pipeline).map_err(QueryError::BadRequest)?;
+        let snapshot = self.snapshot(tenant, log.matchers.clone(), rp.start, rp.end, true).await?;
+        let query = LogQuery { filters: pipeline.scan_filters.clone(), start: rp.start, end: rp.end, direction: rp.direction };
+        let spec = (!pipeline.is_noop()).then(|| {
+            Arc::new(PipelineSpec {
+                describe: format!("{} stage(s) -> entries", pipeline.steps.len()),
+                streams: snapshot.streams.iter().map(|(id, l)| (id.0, Arc::new(l.pairs().to_vec()))).collect(),
+                pipeline,
+                output: PipelineOutput::Entries,
+            })
+        });
         let limit = usize::try_from(rp.limit).unwrap_or(usize::MAX);
-        let rows = self.engine.log_query(&snapshot, &query, limit, rp.interval).await?;
+        let rows = self.engine.log_query(&snapshot, &query, spec, limit, rp.interval).await?;
         let entries = rows.len();
         crate::metrics::ENTRIES.add(entries as u64);
         let stream_labels: HashMap<StreamId, Labels> = snapshot.streams.iter().cloned().collect();
@@ -174,14 +218,53 @@ impl Service {
         json(response::streams_body(&streams, categorize, &stats))
     }
 
+    /// Evaluates a metric query at every time of `steps`.
+    async fn metric(&self, tenant: &str, expr: &MetricExpr, steps: Steps) -> Result<(MetricResult, Stats), QueryError> {
+        let started = Instant::now();
+        let mut snapshots = Vec::new();
+        let mut scan = ScanStats::default();
+        for range in plan::metric::ranges(expr) {
+            let (start, end) = plan::metric::scan_window(range, steps);
+            let snapshot = self.snapshot(tenant, range.log.matchers.clone(), start, end, true).await?;
+            scan.add(&ScanStats::of(&snapshot, start, end));
+            snapshots.push(snapshot);
+        }
+        let mut planner = MetricPlanner::new(steps, &snapshots, self.engine.partitions());
+        let result = match planner.plan_query(expr)? {
+            Planned::Scalar(v) => MetricResult::Scalar(v),
+            Planned::Vector(plan) => {
+                let series = self.engine.metric_query(plan, self.state.limits.max_query_series).await?;
+                MetricResult::Vector(series, planner.sort)
+            }
+        };
+        let stats = Stats::for_log_query(&scan, 0, started.elapsed().as_secs_f64());
+        Ok((result, stats))
+    }
+
     /// `/loki/api/v1/query`.
     pub(crate) async fn instant_query(&self, headers: &HeaderMap, p: &Params) -> Result<Response, QueryError> {
-        self.tenant(headers)?;
+        let tenant = self.tenant(headers)?;
         let ip = params::instant_query(p, now_ns())?;
-        match logql::parse(&ip.query)? {
-            Expr::Log(_) => Err(QueryError::LogInstantQuery),
-            Expr::Metric(_) => Err(QueryError::MetricNotSupported),
-        }
+        let m = match logql::parse(&ip.query)? {
+            Expr::Log(_) => return Err(QueryError::LogInstantQuery),
+            Expr::Metric(m) => m,
+        };
+        self.with_timeout(async {
+            let (result, stats) = self.metric(&tenant, &m, Steps { start: ip.time, end: ip.time, step: 1 }).await?;
+            match result {
+                MetricResult::Scalar(v) => json(response::scalar_body(ip.time, v, &stats)),
+                MetricResult::Vector(mut series, sort) => {
+                    let value = |s: &SeriesResult| s.points.first().map(|p| p.1).unwrap_or(f64::NAN);
+                    match sort {
+                        Some(VectorOp::Sort) => series.sort_by(|a, b| value(a).total_cmp(&value(b))),
+                        Some(VectorOp::SortDesc) => series.sort_by(|a, b| value(b).total_cmp(&value(a))),
+                        _ => {}
+                    }
+                    json(response::vector_body(&series, &stats))
+                }
+            }
+        })
+        .await
     }
 
     /// Matchers of the optional `query` parameter of the label endpoints.

@@ -7,8 +7,7 @@
 //!    (GET and POST). The HTTP edge ([`http`]) resolves the tenant from `X-Scope-OrgID`,
 //!    merges form body and URL parameters and parses them as Loki does ([`params`]).
 //! 2. The query text is parsed by our own LogQL lexer and recursive-descent parser
-//!    ([`logql`]) into an AST covering the whole grammar. Log queries (a stream selector plus
-//!    line filters) execute; metric queries parse and are answered 501 for now.
+//!    ([`logql`]) into an AST covering the whole grammar.
 //! 3. The stream selector goes to the ingest side through
 //!    [`IngestView::snapshot`](store::view::IngestView::snapshot), which returns the matching
 //!    streams, the Parquet chunk files that may hold their rows, and the unflushed head rows,
@@ -23,6 +22,11 @@
 //!    [`response`] groups entries into streams (folding structured metadata into the labels,
 //!    or categorizing it when `X-Loki-Response-Encoding-Flags: categorize-labels` is sent)
 //!    and writes Loki's JSON with a `stats` block.
+//!
+//! Stages after the leading line filters run in the [`LogPipelineNode`](plan::pipeline_exec::LogPipelineNode)
+//! ([`pipeline`], [`template`]). Metric queries are planned by [`plan::metric`] into range
+//! aggregation, vector matching and DataFusion aggregate nodes and answered as Loki's
+//! matrix, vector or scalar.
 //!
 //! Metadata endpoints take a snapshot without data and read only the stream label sets.
 //! Every failure is a [`QueryError`], mapped to Loki's status and plain-text message in

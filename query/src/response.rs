@@ -10,9 +10,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
-use store::labels::{Labels, StreamId};
+use store::labels::{Labels, StreamId, render_pairs};
 
-use crate::engine::{LogRow, ScanStats};
+use crate::engine::{LogRow, ScanStats, SeriesResult};
+use crate::pipeline::labels::Pairs;
 
 /// The encoding flag Grafana sends to get categorized labels.
 pub const CATEGORIZE_LABELS: &str = "categorize-labels";
@@ -48,31 +49,34 @@ pub struct OutEntry {
     pub ts: i64,
     /// The line.
     pub line: String,
-    /// With categorized labels: the entry's structured metadata (possibly empty).
-    pub metadata: Option<Vec<(String, String)>>,
+    /// With categorized labels: the entry's structured metadata and parsed labels.
+    pub categories: Option<(Pairs, Pairs)>,
 }
 
 impl Serialize for OutEntry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let len = if self.metadata.is_some() { 3 } else { 2 };
+        let len = if self.categories.is_some() { 3 } else { 2 };
         let mut seq = s.serialize_seq(Some(len))?;
         seq.serialize_element(&self.ts.to_string())?;
         seq.serialize_element(&self.line)?;
-        if let Some(md) = &self.metadata {
-            seq.serialize_element(&Categorized(md))?;
+        if let Some((md, parsed)) = &self.categories {
+            seq.serialize_element(&Categorized(md, parsed))?;
         }
         seq.end()
     }
 }
 
-/// `{"structuredMetadata":{...}}`, or `{}` when there is none.
-struct Categorized<'a>(&'a [(String, String)]);
+/// `{"structuredMetadata":{...},"parsed":{...}}`, each key only when non-empty.
+struct Categorized<'a>(&'a [(String, String)], &'a [(String, String)]);
 
 impl Serialize for Categorized<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
         if !self.0.is_empty() {
             m.serialize_entry("structuredMetadata", &LabelMap(self.0))?;
+        }
+        if !self.1.is_empty() {
+            m.serialize_entry("parsed", &LabelMap(self.1))?;
         }
         m.end()
     }
@@ -114,37 +118,32 @@ fn structured_metadata(stream: &Labels, metadata: &[(String, String)]) -> Vec<(S
     out
 }
 
-/// Renders label pairs as Loki's label string `{a="b", c="d"}` (the sort key of streams).
-fn label_string(pairs: &[(String, String)]) -> String {
-    let mut s = String::from("{");
-    for (i, (n, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push_str(n);
-        s.push('=');
-        let _ = store::labels::write_quoted(&mut s, v);
-    }
-    s.push('}');
-    s
-}
-
 /// Groups rows (already in query order) into result streams sorted by label string.
 ///
-/// Without `categorize`, structured metadata is folded into the labels, so a stream splits
-/// by its metadata values; with it, streams keep their indexed labels and each entry carries
-/// its metadata.
+/// Without `categorize`, structured metadata (and parsed labels) are folded into the labels,
+/// so a stream splits by their values; with it, streams keep their indexed labels and each
+/// entry carries its metadata and parsed labels.
 pub fn group_streams(rows: Vec<LogRow>, labels: &HashMap<StreamId, Labels>, categorize: bool) -> Vec<StreamResult> {
     let mut index: HashMap<Vec<(String, String)>, usize> = HashMap::new();
     let mut out: Vec<StreamResult> = Vec::new();
     for row in rows {
-        let Some(stream) = labels.get(&row.stream) else { continue };
-        let sm = structured_metadata(stream, &row.metadata);
-        let (key, metadata) = if categorize {
-            (stream.pairs().to_vec(), Some(sm))
+        let (stream, sm, parsed) = match row.labels {
+            Some(l) => {
+                let l = *l;
+                (l.stream, l.metadata, l.parsed)
+            }
+            None => {
+                let Some(stream) = labels.get(&row.stream) else { continue };
+                let sm = structured_metadata(stream, &row.metadata);
+                (stream.pairs().to_vec(), sm, Vec::new())
+            }
+        };
+        let (key, categories) = if categorize {
+            (stream, Some((sm, parsed)))
         } else {
-            let mut all = stream.pairs().to_vec();
+            let mut all = stream;
             all.extend(sm);
+            all.extend(parsed);
             all.sort();
             (all, None)
         };
@@ -152,9 +151,9 @@ pub fn group_streams(rows: Vec<LogRow>, labels: &HashMap<StreamId, Labels>, cate
             out.push(StreamResult { labels: key, entries: Vec::new() });
             out.len() - 1
         });
-        out[slot].entries.push(OutEntry { ts: row.ts, line: row.line, metadata });
+        out[slot].entries.push(OutEntry { ts: row.ts, line: row.line, categories });
     }
-    out.sort_by_cached_key(|s| label_string(&s.labels));
+    out.sort_by_cached_key(|s| render_pairs(&s.labels));
     out
 }
 
@@ -214,6 +213,132 @@ pub fn series_body(series: &[Labels]) -> Result<Vec<u8>, serde_json::Error> {
         data: Series<'a>,
     }
     serde_json::to_vec(&Body { status: "success", data: Series(series) })
+}
+
+/// A sample time as Loki writes it: seconds as a JSON number, millisecond precision
+/// (`1763597100`, `1763597100.5`).
+struct SampleTime(i64);
+
+impl Serialize for SampleTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ms = self.0.div_euclid(1_000_000);
+        if ms % 1000 == 0 { s.serialize_i64(ms / 1000) } else { s.serialize_f64(ms as f64 / 1000.0) }
+    }
+}
+
+/// A sample value as Go's `FormatFloat(v, 'f', -1, 64)` writes it, with `NaN`, `+Inf`, `-Inf`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// `[time, "value"]`.
+struct Point(i64, f64);
+
+impl Serialize for Point {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(2))?;
+        seq.serialize_element(&SampleTime(self.0))?;
+        seq.serialize_element(&format_value(self.1))?;
+        seq.end()
+    }
+}
+
+/// A matrix series: `{"metric":{...},"values":[[t,"v"],...]}`.
+struct MatrixSeries<'a>(&'a SeriesResult);
+
+impl Serialize for MatrixSeries<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Points<'a>(&'a [(i64, f64)]);
+        impl Serialize for Points<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for (t, v) in self.0 {
+                    seq.serialize_element(&Point(*t, *v))?;
+                }
+                seq.end()
+            }
+        }
+        let mut st = s.serialize_struct("Series", 2)?;
+        st.serialize_field("metric", &LabelMap(&self.0.labels))?;
+        st.serialize_field("values", &Points(&self.0.points))?;
+        st.end()
+    }
+}
+
+/// A vector sample: `{"metric":{...},"value":[t,"v"]}` (its first point).
+struct VectorSample<'a>(&'a SeriesResult);
+
+impl Serialize for VectorSample<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (t, v) = self.0.points.first().copied().unwrap_or((0, f64::NAN));
+        let mut st = s.serialize_struct("Sample", 2)?;
+        st.serialize_field("metric", &LabelMap(&self.0.labels))?;
+        st.serialize_field("value", &Point(t, v))?;
+        st.end()
+    }
+}
+
+/// A slice serialized through a per-element wrapper.
+struct SeqOf<'a, T, W>(&'a [T], fn(&'a T) -> W);
+
+impl<'a, T, W: Serialize> Serialize for SeqOf<'a, T, W> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for x in self.0 {
+            seq.serialize_element(&(self.1)(x))?;
+        }
+        seq.end()
+    }
+}
+
+/// `{"status":"success","data":{"resultType":..,"result":..,"stats":..}}`.
+fn data_body<R: Serialize>(result_type: &'static str, result: R, stats: &Stats) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Data<'a, R> {
+        #[serde(rename = "resultType")]
+        result_type: &'static str,
+        result: R,
+        stats: &'a Stats,
+    }
+    #[derive(Serialize)]
+    struct Body<'a, R> {
+        status: &'static str,
+        data: Data<'a, R>,
+    }
+    serde_json::to_vec(&Body { status: "success", data: Data { result_type, result, stats } })
+}
+
+/// Body of a range metric query.
+pub fn matrix_body(series: &[SeriesResult], stats: &Stats) -> Result<Vec<u8>, serde_json::Error> {
+    data_body("matrix", SeqOf(series, MatrixSeries), stats)
+}
+
+/// Body of an instant metric query; each series holds one point.
+pub fn vector_body(series: &[SeriesResult], stats: &Stats) -> Result<Vec<u8>, serde_json::Error> {
+    data_body("vector", SeqOf(series, VectorSample), stats)
+}
+
+/// Body of an instant query whose result is a number. The time is written as Loki's
+/// frontend writes it: milliseconds as a JSON number.
+pub fn scalar_body(time: i64, value: f64, stats: &Stats) -> Result<Vec<u8>, serde_json::Error> {
+    struct Scalar(i64, f64);
+    impl Serialize for Scalar {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(2))?;
+            seq.serialize_element(&self.0.div_euclid(1_000_000))?;
+            seq.serialize_element(&format_value(self.1))?;
+            seq.end()
+        }
+    }
+    data_body("scalar", Scalar(time, value), stats)
 }
 
 // ---- stats -------------------------------------------------------------------------------
@@ -499,13 +624,14 @@ mod tests {
             ts,
             line: format!("l{ts}"),
             metadata: md.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: None,
         };
         let rows = vec![row(3, &[("trace", "t1"), ("tier", "gold")]), row(2, &[]), row(1, &[("trace", "t1"), ("tier", "gold"), ("empty", "")])];
         let folded = group_streams(rows.clone(), &map, false);
         assert_eq!(folded.len(), 2);
         // Sorted by label string: ',' sorts before '}'.
-        assert_eq!(label_string(&folded[0].labels), r#"{app="a", tier="x", tier_extracted="gold", trace="t1"}"#);
-        assert_eq!(label_string(&folded[1].labels), r#"{app="a", tier="x"}"#);
+        assert_eq!(render_pairs(&folded[0].labels), r#"{app="a", tier="x", tier_extracted="gold", trace="t1"}"#);
+        assert_eq!(render_pairs(&folded[1].labels), r#"{app="a", tier="x"}"#);
         assert_eq!(folded[0].entries.iter().map(|e| e.ts).collect::<Vec<_>>(), vec![3, 1]);
         let cat = group_streams(rows, &map, true);
         assert_eq!(cat.len(), 1);

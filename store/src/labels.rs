@@ -105,8 +105,8 @@ pub struct DuplicateLabel {
     pub labels: String,
 }
 
-/// Renders pairs as `{a="b", c="d"}`.
-fn render_pairs(pairs: &[(String, String)]) -> String {
+/// Renders pairs as `{a="b", c="d"}` (in the given order, empty values kept).
+pub fn render_pairs(pairs: &[(String, String)]) -> String {
     let mut out = String::from("{");
     for (i, (n, v)) in pairs.iter().enumerate() {
         if i > 0 {
@@ -173,7 +173,8 @@ impl Cursor<'_> {
     }
 }
 
-fn parse_pairs(input: &str) -> Result<Vec<(String, String)>, String> {
+/// Parses `{a="b", c=""}` into pairs in written order, keeping empty values and duplicates.
+pub fn parse_pairs(input: &str) -> Result<Vec<(String, String)>, String> {
     let mut c = Cursor { s: input.as_bytes(), pos: 0 };
     c.skip_ws();
     if c.peek() != Some(b'{') {

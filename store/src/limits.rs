@@ -43,6 +43,10 @@ pub struct Limits {
     pub discover_log_levels: bool,
     /// Longest time range a query may cover; 0 disables the check (default 721h).
     pub max_query_length: ConfigDuration,
+    /// Most series a metric query may return (default 500).
+    pub max_query_series: usize,
+    /// Longest a query may run before it is cancelled with 504 (default 1m).
+    pub query_timeout: ConfigDuration,
 }
 
 impl Default for Limits {
@@ -62,6 +66,8 @@ impl Default for Limits {
             discover_service_name: DEFAULT_SERVICE_NAME_LABELS.iter().map(|s| s.to_string()).collect(),
             discover_log_levels: false,
             max_query_length: ConfigDuration::secs(721 * 3600),
+            max_query_series: 500,
+            query_timeout: ConfigDuration::secs(60),
         }
     }
 }

@@ -442,7 +442,7 @@ pub struct LogRange {
 }
 
 /// `by (...)` or `without (...)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Grouping {
     /// True for `without`.
     pub without: bool,
@@ -451,7 +451,7 @@ pub struct Grouping {
 }
 
 /// Binary operators, lowest precedence first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinOp {
     /// `or`
     Or,
@@ -510,7 +510,7 @@ impl BinOp {
 }
 
 /// How the two sides of a binary operation are matched.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct BinOpModifier {
     /// `bool`: comparisons return 0/1 instead of filtering.
     pub return_bool: bool,
@@ -523,7 +523,7 @@ pub struct BinOpModifier {
 }
 
 /// Many-to-one or one-to-many matching.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GroupSide {
     /// `group_left(...)`
     Left(Vec<String>),

@@ -840,12 +840,14 @@ fn combine(op: BinOp, modifier: BinOpModifier, lhs: Expr, rhs: Expr, at: &Token)
             return Err(ParseError::plain(format!("unexpected type for right leg of binary operation ({name}): log query")));
         }
     };
-    let both_literal = matches!(lhs, MetricExpr::Literal(_)) && matches!(rhs, MetricExpr::Literal(_));
-    if both_literal && op.is_comparison() && !modifier.return_bool {
-        return Err(ParseError::plain("comparisons between scalars must use BOOL modifier"));
-    }
-    if op.is_set() && (matches!(lhs, MetricExpr::Literal(_)) || matches!(rhs, MetricExpr::Literal(_))) {
-        return Err(ParseError::plain(format!("set operator {name} not allowed in binary scalar expression")));
+    if op.is_set() {
+        for (leg, side) in [("left", &lhs), ("right", &rhs)] {
+            if let MetricExpr::Literal(v) = side {
+                return Err(ParseError::plain(format!(
+                    "unexpected literal for {leg} leg of logical/set binary operation ({name}): {v:.6}"
+                )));
+            }
+        }
     }
     Ok(MetricExpr::BinOp { op, modifier, lhs: Box::new(lhs), rhs: Box::new(rhs) })
 }

@@ -283,11 +283,11 @@ fn unescape(raw: &str) -> Result<String, String> {
                 let mut cp = u32::from_str_radix(&hex, 16).map_err(|_| format!("invalid escape \\u{hex}"))?;
                 if (0xD800..0xDC00).contains(&cp) {
                     let rest = chars.as_str();
-                    if let Some(low) = rest.strip_prefix("\\u").and_then(|r| r.get(..4)).and_then(|h| u32::from_str_radix(h, 16).ok()) {
-                        if (0xDC00..0xE000).contains(&low) {
-                            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                            chars.nth(5);
-                        }
+                    if let Some(low) = rest.strip_prefix("\\u").and_then(|r| r.get(..4)).and_then(|h| u32::from_str_radix(h, 16).ok())
+                        && (0xDC00..0xE000).contains(&low)
+                    {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                        chars.nth(5);
                     }
                 }
                 out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));

@@ -108,7 +108,7 @@ impl LabelsBuilder {
     pub fn add_extracted(&mut self, key: &str, value: &str) {
         if self.collides(key) {
             let renamed = format!("{key}{EXTRACTED_SUFFIX}");
-            if !self.seen.iter().any(|n| *n == renamed) {
+            if !self.seen.contains(&renamed) {
                 self.set_parsed(&renamed, value);
             }
         } else if !self.seen.iter().any(|n| n == key) {

@@ -84,7 +84,7 @@ pub struct Pipeline {
 }
 
 fn is_barrier(s: &Stage) -> bool {
-    matches!(s, Stage::LabelFilter(_) | Stage::LineFormat(_) | Stage::Parser(ParserStage::Unpack))
+    matches!(s, Stage::LabelFilter(_) | Stage::LineFormat(_) | Stage::Decolorize | Stage::Parser(ParserStage::Unpack))
 }
 
 impl Pipeline {

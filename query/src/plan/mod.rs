@@ -12,13 +12,20 @@
 //! its physical filter-pushdown rule, into the Parquet reader), and turns the sort with a
 //! fetch into a per-partition top-k whose dynamic bound also prunes Parquet row groups.
 
+pub mod extension;
 pub mod filters;
 pub mod ip;
+pub mod metric;
+pub mod metric_udf;
+pub mod ops;
+pub mod pipeline_exec;
+pub mod range_exec;
+pub mod vector_match;
 
 use std::sync::Arc;
 
 use datafusion::catalog::default_table_source::provider_as_source;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::prelude::col;
 use store::schema::{LINE, STREAM_ID, TS};
 use store::view::ReadSnapshot;
@@ -27,6 +34,7 @@ use crate::error::QueryError;
 use crate::logql::ast::LineFilter;
 use crate::params::Direction;
 use crate::table::{ChunkTable, HeadTable};
+use pipeline_exec::{LogPipelineNode, PipelineSpec};
 
 /// What a log query asks of the data, once parsed and validated.
 #[derive(Debug, Clone)]
@@ -41,14 +49,15 @@ pub struct LogQuery {
     pub direction: Direction,
 }
 
-/// Builds the plan over `snapshot`; `None` when there is nothing to read. `fetch` caps the
-/// sorted output (the query limit), `None` leaves it uncapped.
-pub fn build_log_plan(
+/// The scan of a snapshot: chunk files and head batches, filtered by the snapshot's stream
+/// ids, `[start, end)` and the line filters. `None` when there is nothing to read.
+pub fn scan_plan(
     snapshot: &ReadSnapshot,
-    query: &LogQuery,
-    fetch: Option<usize>,
+    filters: &[LineFilter],
+    start: i64,
+    end: i64,
     partitions: usize,
-) -> Result<Option<LogicalPlan>, QueryError> {
+) -> Result<Option<LogicalPlanBuilder>, QueryError> {
     if snapshot.streams.is_empty() || (snapshot.files.is_empty() && snapshot.heads.is_empty()) {
         return Ok(None);
     }
@@ -66,25 +75,53 @@ pub fn build_log_plan(
         });
     }
     let Some(builder) = builder else { return Ok(None) };
-    let predicate = predicate(snapshot, query)?;
-    let descending = query.direction == Direction::Backward;
+    Ok(Some(builder.filter(predicate(snapshot, filters, start, end)?)?))
+}
+
+/// The sort of a log query: by time in the query's direction, then stream and line so that
+/// ties are deterministic; `fetch` caps the output.
+fn log_sort(builder: LogicalPlanBuilder, direction: Direction, fetch: Option<usize>) -> Result<LogicalPlan, QueryError> {
+    let descending = direction == Direction::Backward;
     let sort = vec![
         col(TS).sort(!descending, false),
         col(STREAM_ID).sort(true, false),
         col(LINE).sort(true, false),
     ];
-    let plan = builder.filter(predicate)?.sort_with_limit(sort, fetch)?.build()?;
-    Ok(Some(plan))
+    Ok(builder.sort_with_limit(sort, fetch)?.build()?)
+}
+
+/// Builds the plan over `snapshot`; `None` when there is nothing to read. `fetch` caps the
+/// sorted output (the query limit), `None` leaves it uncapped.
+pub fn build_log_plan(
+    snapshot: &ReadSnapshot,
+    query: &LogQuery,
+    fetch: Option<usize>,
+    partitions: usize,
+) -> Result<Option<LogicalPlan>, QueryError> {
+    let Some(scan) = scan_plan(snapshot, &query.filters, query.start, query.end, partitions)? else { return Ok(None) };
+    Ok(Some(log_sort(scan, query.direction, fetch)?))
+}
+
+/// Like [`build_log_plan`], with the rest of the pipeline (parsers, label filters,
+/// formatting) running in a [`LogPipelineNode`] between the scan and the sort.
+pub fn build_pipeline_log_plan(
+    snapshot: &ReadSnapshot,
+    query: &LogQuery,
+    spec: Arc<PipelineSpec>,
+    fetch: Option<usize>,
+    partitions: usize,
+) -> Result<Option<LogicalPlan>, QueryError> {
+    let Some(scan) = scan_plan(snapshot, &query.filters, query.start, query.end, partitions)? else { return Ok(None) };
+    let node = LogPipelineNode::new(scan.build()?, spec)?;
+    let builder = LogicalPlanBuilder::from(LogicalPlan::Extension(Extension { node: Arc::new(node) }));
+    Ok(Some(log_sort(builder, query.direction, fetch)?))
 }
 
 /// `stream_id IN (...) AND ts >= start AND ts < end AND <each line filter>`.
-fn predicate(snapshot: &ReadSnapshot, query: &LogQuery) -> Result<Expr, QueryError> {
+fn predicate(snapshot: &ReadSnapshot, filters: &[LineFilter], start: i64, end: i64) -> Result<Expr, QueryError> {
     let ids: Vec<Expr> = snapshot.streams.iter().map(|(id, _)| lit(id.0)).collect();
-    let mut p = col(STREAM_ID)
-        .in_list(ids, false)
-        .and(col(TS).gt_eq(lit(query.start)))
-        .and(col(TS).lt(lit(query.end)));
-    for f in &query.filters {
+    let mut p = col(STREAM_ID).in_list(ids, false).and(col(TS).gt_eq(lit(start))).and(col(TS).lt(lit(end)));
+    for f in filters {
         p = p.and(filters::line_filter_expr(f).map_err(QueryError::BadRequest)?);
     }
     Ok(p)

@@ -34,7 +34,10 @@ enum Part {
     Frac { digits: usize, trim: bool },
 }
 
-const TOKENS: &[(&str, fn() -> Part)] = &[
+/// A layout token and the part it stands for.
+type Token = (&'static str, fn() -> Part);
+
+const TOKENS: &[Token] = &[
     ("January", || Part::MonthName),
     ("Jan", || Part::MonthAbbr),
     ("Monday", || Part::WeekdayName),
@@ -217,7 +220,10 @@ pub fn parse(layout: &str, value: &str, zone: FixedOffset) -> Option<DateTime<Fi
     }
     if has_zone {
         // Go accepts `Z` for a zero offset.
-        let v = if value.ends_with('Z') { format!("{}+00:00", &value[..value.len() - 1]) } else { value.to_string() };
+        let v = match value.strip_suffix('Z') {
+            Some(head) => format!("{head}+00:00"),
+            None => value.to_string(),
+        };
         let fmt = fmt.replace("%z", "%:z");
         return DateTime::parse_from_str(&v, &fmt).ok().or_else(|| DateTime::parse_from_str(value, &fmt).ok());
     }

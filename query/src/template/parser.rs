@@ -78,16 +78,18 @@ pub fn parse(toks: Vec<Tok>) -> Result<Vec<Node>, TemplateError> {
     let mut p = Parser { toks, pos: 0, loop_depth: 0 };
     let (nodes, end) = p.list()?;
     match end {
-        End::Eof => Ok(nodes),
-        End::End => Err(TemplateError::parse("unexpected {{end}}")),
-        End::Else(_) => Err(TemplateError::parse("unexpected {{else}}")),
+        Stop::Eof => Ok(nodes),
+        Stop::EndKeyword => Err(TemplateError::parse("unexpected {{end}}")),
+        Stop::Else(_) => Err(TemplateError::parse("unexpected {{else}}")),
     }
 }
 
 /// What stopped a node list.
-enum End {
+enum Stop {
+    /// End of input.
     Eof,
-    End,
+    /// `{{end}}`.
+    EndKeyword,
     /// `{{else}}` or `{{else if ...}}` / `{{else with ...}}` (the keyword, if any).
     Else(Option<String>),
 }
@@ -117,11 +119,11 @@ impl Parser {
     }
 
     /// Nodes up to `{{end}}`, `{{else}}` or the end of input.
-    fn list(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self) -> Result<(Vec<Node>, Stop), TemplateError> {
         let mut nodes = Vec::new();
         loop {
             match self.next() {
-                None => return Ok((nodes, End::Eof)),
+                None => return Ok((nodes, Stop::Eof)),
                 Some(Tok::Text(t)) => nodes.push(Node::Text(t)),
                 Some(Tok::Open) => {
                     if let Some(Tok::Ident(word)) = self.peek().cloned() {
@@ -129,7 +131,7 @@ impl Parser {
                             "end" => {
                                 self.pos += 1;
                                 self.expect_close("end")?;
-                                return Ok((nodes, End::End));
+                                return Ok((nodes, Stop::EndKeyword));
                             }
                             "else" => {
                                 self.pos += 1;
@@ -137,10 +139,10 @@ impl Parser {
                                     && (k == "if" || k == "with")
                                 {
                                     self.pos += 1;
-                                    return Ok((nodes, End::Else(Some(k))));
+                                    return Ok((nodes, Stop::Else(Some(k))));
                                 }
                                 self.expect_close("else")?;
-                                return Ok((nodes, End::Else(None)));
+                                return Ok((nodes, Stop::Else(None)));
                             }
                             "if" | "with" => {
                                 self.pos += 1;
@@ -185,15 +187,15 @@ impl Parser {
             let (body, end) = self.list()?;
             branches.push((pipe, body));
             match end {
-                End::End => break,
-                End::Eof => return Err(TemplateError::parse("unexpected EOF")),
-                End::Else(Some(_)) => {
+                Stop::EndKeyword => break,
+                Stop::Eof => return Err(TemplateError::parse("unexpected EOF")),
+                Stop::Else(Some(_)) => {
                     pipe = self.pipeline(true)?;
                     self.expect_close("else")?;
                 }
-                End::Else(None) => {
+                Stop::Else(None) => {
                     let (body, end) = self.list()?;
-                    if !matches!(end, End::End) {
+                    if !matches!(end, Stop::EndKeyword) {
                         return Err(TemplateError::parse("expected {{end}}"));
                     }
                     otherwise = body;
@@ -211,10 +213,10 @@ impl Parser {
         let (body, end) = self.list()?;
         self.loop_depth -= 1;
         let otherwise = match end {
-            End::End => Vec::new(),
-            End::Else(None) => {
+            Stop::EndKeyword => Vec::new(),
+            Stop::Else(None) => {
                 let (body, end) = self.list()?;
-                if !matches!(end, End::End) {
+                if !matches!(end, Stop::EndKeyword) {
                     return Err(TemplateError::parse("expected {{end}}"));
                 }
                 body

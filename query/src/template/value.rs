@@ -134,6 +134,7 @@ impl Value {
     }
 
     /// Go's `len`.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> Option<usize> {
         match self {
             Value::Str(s) => Some(s.len()),
@@ -177,7 +178,7 @@ pub fn format_float_g(f: f64) -> String {
     let negative = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     // With the shortest precision Go decides on the exponent form with precision 6.
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         let mut out = String::new();
         if negative {
             out.push('-');
