@@ -29,6 +29,8 @@ pub struct Config {
     pub limits_config: Limits,
     /// Head and flush settings.
     pub ingester: IngesterConfig,
+    /// Query engine settings.
+    pub querier: query::QuerierConfig,
 }
 
 /// `server:` listener settings (Loki keys).
@@ -92,6 +94,7 @@ pub enum Invocation {
 /// Usage text for `--help`.
 pub const USAGE: &str = "\
 usage: skald [--config.file=PATH] [--<key.path>=VALUE ...] [--print-config] [--help] [--version]
+       skald query [--explain] [--addr=URL] [--org-id=TENANT] [--since=DURATION] '<logql>'
 
 Runs every Skald role in one process. Without arguments: data under ./data, HTTP on :3100,
 gRPC on :9095. Any configuration key can be set by flag, e.g.

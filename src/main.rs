@@ -1,6 +1,7 @@
 //! `skald`: a Loki-compatible log aggregation server. With no arguments it runs every role in
 //! one process on the embedded default (data under `./data`, HTTP on 3100, gRPC on 9095).
 
+mod cli;
 mod config;
 mod server;
 
@@ -10,7 +11,32 @@ use tracing_subscriber::EnvFilter;
 use config::{Invocation, USAGE, parse_args};
 
 fn main() -> Result<()> {
-    let config = match parse_args(std::env::args().skip(1)) {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("query") {
+        args.next();
+        let cmd = match cli::parse_query_args(args) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("skald query: {e:#}");
+                std::process::exit(2);
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        match runtime.block_on(cli::run_query(&cmd)) {
+            Ok(out) => {
+                print!("{out}");
+                if !out.ends_with('\n') {
+                    println!();
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("skald query: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let config = match parse_args(args) {
         Ok(Invocation::Run(c)) => c,
         Ok(Invocation::PrintConfig(c)) => {
             print!("{}", serde_yaml_ng::to_string(&*c)?);

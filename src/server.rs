@@ -95,6 +95,7 @@ pub async fn run(config: Config) -> Result<()> {
         object_store,
         limits: config.limits_config.clone(),
         auth_enabled: config.auth_enabled,
+        querier: config.querier.clone(),
     });
     let ops = Arc::new(Ops {
         stopping: AtomicBool::new(false),

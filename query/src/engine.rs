@@ -13,6 +13,7 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -80,12 +81,30 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// A session reading chunk files from `object_store`.
+    /// A session reading chunk files from `object_store`, with no memory limit.
     pub fn new(object_store: Arc<dyn ObjectStore>) -> Engine {
+        Engine::with_memory_limit(object_store, 0)
+    }
+
+    /// A session whose queries together may hold at most `memory_limit` bytes in operators
+    /// that account for memory (0: unlimited).
+    pub fn with_memory_limit(object_store: Arc<dyn ObjectStore>, memory_limit: usize) -> Engine {
         let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let config = SessionConfig::new().with_target_partitions(partitions);
+        let mut runtime = RuntimeEnvBuilder::new();
+        if memory_limit > 0 {
+            runtime = runtime.with_memory_limit(memory_limit, 1.0);
+        }
+        let runtime = match runtime.build_arc() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the DataFusion runtime; running without a memory limit");
+                Arc::new(RuntimeEnv::default())
+            }
+        };
         let state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_query_planner(Arc::new(SkaldQueryPlanner))
             .build();
@@ -172,6 +191,18 @@ impl Engine {
         }
         // The last round runs uncapped and always returns.
         Ok(Vec::new())
+    }
+
+    /// The optimized logical plan and the physical plan of `plan`, as indented text.
+    pub async fn explain(&self, plan: LogicalPlan) -> Result<String, QueryError> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let logical = df.clone().into_optimized_plan()?;
+        let physical = df.create_physical_plan().await?;
+        Ok(format!(
+            "== logical plan ==\n{}\n\n== physical plan ==\n{}",
+            logical.display_indent(),
+            datafusion::physical_plan::displayable(physical.as_ref()).indent(true)
+        ))
     }
 
     /// Runs a metric plan (`series`, `ts`, `value` rows) and gathers its series, sorted by

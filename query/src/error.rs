@@ -59,6 +59,9 @@ pub enum QueryError {
     /// DataFusion failed to plan or execute (500).
     #[error("query execution: {0}")]
     DataFusion(datafusion::error::DataFusionError),
+    /// A query task panicked or was cancelled unexpectedly (500).
+    #[error("internal: {0}")]
+    Internal(String),
     /// The query ran longer than `query_timeout` (504).
     #[error("{TIMEOUT_MSG}")]
     Timeout,
@@ -91,10 +94,15 @@ impl From<datafusion::error::DataFusionError> for QueryError {
                 _ => None,
             }
         }
-        match user(&e).or_else(|| user(e.find_root())) {
-            Some(msg) => QueryError::BadRequest(msg),
-            None => QueryError::DataFusion(e),
+        if let Some(msg) = user(&e).or_else(|| user(e.find_root())) {
+            return QueryError::BadRequest(msg);
         }
+        if let datafusion::error::DataFusionError::ResourcesExhausted(msg) = e.find_root() {
+            return QueryError::BadRequest(format!(
+                "the query needs more memory than querier.max_query_memory allows; narrow the selector or the time range ({msg})"
+            ));
+        }
+        QueryError::DataFusion(e)
     }
 }
 
@@ -110,7 +118,7 @@ impl QueryError {
             | QueryError::LogInstantQuery => StatusCode::BAD_REQUEST,
             QueryError::NoOrgId => StatusCode::UNAUTHORIZED,
             QueryError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            QueryError::Store(_) | QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::Encode(_) => {
+            QueryError::Store(_) | QueryError::Internal(_) | QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::Encode(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

@@ -33,6 +33,14 @@ const ENCODING_FLAGS_HEADER: &str = "x-loki-response-encoding-flags";
 /// Tenant header.
 const TENANT_HEADER: &str = "x-scope-orgid";
 
+/// The evaluation times of a range metric query: Loki's frontend aligns start down and end
+/// up to multiples of the step.
+fn aligned(start: i64, end: i64, step: i64) -> Steps {
+    let start = start.div_euclid(step).saturating_mul(step);
+    let end = end.div_euclid(step).saturating_add(i64::from(end.rem_euclid(step) != 0)).saturating_mul(step);
+    Steps { start, end, step }
+}
+
 /// What a metric query evaluated to.
 enum MetricResult {
     /// A number (a literal expression).
@@ -56,6 +64,8 @@ pub(crate) fn routes(svc: Arc<Service>) -> Router {
         .route("/loki/api/v1/label", get(labels).post(labels))
         .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
         .route("/loki/api/v1/series", get(series).post(series))
+        .route("/loki/api/v1/format_query", get(format_query).post(format_query))
+        .route("/skald/api/v1/explain", get(explain).post(explain))
         .with_state(svc)
 }
 
@@ -109,12 +119,48 @@ async fn query_range(
     body: Bytes,
 ) -> Response {
     let p = request_params(&method, &headers, q, &body);
-    instrument(svc.query_range(&headers, &p)).await
+    let limit = svc.state.limits.query_timeout.0;
+    instrument(within(limit, async move { svc.query_range(&headers, &p).await })).await
 }
 
 async fn query(State(svc): State<Arc<Service>>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let p = request_params(&method, &headers, q, &body);
-    instrument(svc.instant_query(&headers, &p)).await
+    let limit = svc.state.limits.query_timeout.0;
+    instrument(within(limit, async move { svc.instant_query(&headers, &p).await })).await
+}
+
+/// Runs a query as its own task, answering 504 once `limit` has passed (0: no limit) and
+/// cancelling the task; the handler stays responsive even while the query computes.
+async fn within(
+    limit: std::time::Duration,
+    fut: impl Future<Output = Result<Response, QueryError>> + Send + 'static,
+) -> Result<Response, QueryError> {
+    let started = Instant::now();
+    let mut task = tokio::spawn(fut);
+    let joined = if limit.is_zero() {
+        (&mut task).await
+    } else {
+        match tokio::time::timeout(limit, &mut task).await {
+            // A query that finished, but only after the limit, timed out all the same.
+            Ok(_) if started.elapsed() > limit => return Err(QueryError::Timeout),
+            Ok(joined) => joined,
+            Err(_) => {
+                task.abort();
+                return Err(QueryError::Timeout);
+            }
+        }
+    };
+    joined.map_err(|e| QueryError::Internal(format!("query task failed: {e}")))?
+}
+
+async fn format_query(State(svc): State<Arc<Service>>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let p = request_params(&method, &headers, q, &body);
+    instrument(async { svc.format_query(&headers, &p) }).await
+}
+
+async fn explain(State(svc): State<Arc<Service>>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let p = request_params(&method, &headers, q, &body);
+    instrument(svc.explain(&headers, &p)).await
 }
 
 async fn labels(State(svc): State<Arc<Service>>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
@@ -162,43 +208,36 @@ impl Service {
             }
         }
         params::check_query_length(rp.start, rp.end, self.state.limits.max_query_length.0)?;
-        self.with_timeout(async {
+        {
             match expr {
                 Expr::Log(log) => self.log_range(&tenant, headers, &rp, log).await,
                 Expr::Metric(m) => {
-                    // Loki's frontend aligns metric queries to the step: start down, end up.
-                    let step = rp.step;
-                    let start = rp.start.div_euclid(step).saturating_mul(step);
-                    let end = rp.end.div_euclid(step).saturating_add(i64::from(rp.end.rem_euclid(step) != 0)).saturating_mul(step);
-                    let (result, stats) = self.metric(&tenant, &m, Steps { start, end, step }).await?;
+                    let steps = aligned(rp.start, rp.end, rp.step);
+                    let (result, stats) = self.metric(&tenant, &m, steps).await?;
                     match result {
                         MetricResult::Scalar(v) => {
-                            let points = Steps { start, end, step }.times().map(|t| (t, v)).collect();
+                            let points = steps.times().map(|t| (t, v)).collect();
                             json(response::matrix_body(&[SeriesResult { labels: Vec::new(), points }], &stats))
                         }
                         MetricResult::Vector(series, _) => json(response::matrix_body(&series, &stats)),
                     }
                 }
             }
-        })
-        .await
-    }
-
-    /// Runs `fut` within the tenant's `query_timeout` (0 disables it).
-    async fn with_timeout(&self, fut: impl Future<Output = Result<Response, QueryError>>) -> Result<Response, QueryError> {
-        let limit = self.state.limits.query_timeout.0;
-        if limit.is_zero() {
-            return fut.await;
         }
-        tokio::time::timeout(limit, fut).await.map_err(|_| QueryError::Timeout)?
     }
 
-    /// A log query over `[start, end)`.
-    async fn log_range(&self, tenant: &str, headers: &HeaderMap, rp: &params::RangeQueryParams, log: LogExpr) -> Result<Response, QueryError> {
-        let started = Instant::now();
+    /// The snapshot, scan and pipeline of a log query over `[start, end)`.
+    async fn log_parts(
+        &self,
+        tenant: &str,
+        log: &LogExpr,
+        start: i64,
+        end: i64,
+        direction: params::Direction,
+    ) -> Result<(ReadSnapshot, LogQuery, Option<Arc<PipelineSpec>>), QueryError> {
         let pipeline = Pipeline::compile(&log.pipeline).map_err(QueryError::BadRequest)?;
-        let snapshot = self.snapshot(tenant, log.matchers.clone(), rp.start, rp.end, true).await?;
-        let query = LogQuery { filters: pipeline.scan_filters.clone(), start: rp.start, end: rp.end, direction: rp.direction };
+        let snapshot = self.snapshot(tenant, log.matchers.clone(), start, end, true).await?;
+        let query = LogQuery { filters: pipeline.scan_filters.clone(), start, end, direction };
         let spec = (!pipeline.is_noop()).then(|| {
             Arc::new(PipelineSpec {
                 describe: format!("{} stage(s) -> entries", pipeline.steps.len()),
@@ -207,6 +246,13 @@ impl Service {
                 output: PipelineOutput::Entries,
             })
         });
+        Ok((snapshot, query, spec))
+    }
+
+    /// A log query over `[start, end)`.
+    async fn log_range(&self, tenant: &str, headers: &HeaderMap, rp: &params::RangeQueryParams, log: LogExpr) -> Result<Response, QueryError> {
+        let started = Instant::now();
+        let (snapshot, query, spec) = self.log_parts(tenant, &log, rp.start, rp.end, rp.direction).await?;
         let limit = usize::try_from(rp.limit).unwrap_or(usize::MAX);
         let rows = self.engine.log_query(&snapshot, &query, spec, limit, rp.interval).await?;
         let entries = rows.len();
@@ -218,9 +264,8 @@ impl Service {
         json(response::streams_body(&streams, categorize, &stats))
     }
 
-    /// Evaluates a metric query at every time of `steps`.
-    async fn metric(&self, tenant: &str, expr: &MetricExpr, steps: Steps) -> Result<(MetricResult, Stats), QueryError> {
-        let started = Instant::now();
+    /// Takes the snapshots of a metric query's ranges and plans it.
+    async fn metric_plan(&self, tenant: &str, expr: &MetricExpr, steps: Steps) -> Result<(Planned, Option<VectorOp>, ScanStats), QueryError> {
         let mut snapshots = Vec::new();
         let mut scan = ScanStats::default();
         for range in plan::metric::ranges(expr) {
@@ -230,15 +275,71 @@ impl Service {
             snapshots.push(snapshot);
         }
         let mut planner = MetricPlanner::new(steps, &snapshots, self.engine.partitions());
-        let result = match planner.plan_query(expr)? {
+        let planned = planner.plan_query(expr)?;
+        Ok((planned, planner.sort, scan))
+    }
+
+    /// Evaluates a metric query at every time of `steps`.
+    async fn metric(&self, tenant: &str, expr: &MetricExpr, steps: Steps) -> Result<(MetricResult, Stats), QueryError> {
+        let started = Instant::now();
+        let (planned, sort, scan) = self.metric_plan(tenant, expr, steps).await?;
+        let result = match planned {
             Planned::Scalar(v) => MetricResult::Scalar(v),
-            Planned::Vector(plan) => {
-                let series = self.engine.metric_query(plan, self.state.limits.max_query_series).await?;
-                MetricResult::Vector(series, planner.sort)
-            }
+            Planned::Vector(plan) => MetricResult::Vector(self.engine.metric_query(plan, self.state.limits.max_query_series).await?, sort),
         };
         let stats = Stats::for_log_query(&scan, 0, started.elapsed().as_secs_f64());
         Ok((result, stats))
+    }
+
+    /// `/skald/api/v1/explain`: the DataFusion plans a query runs as, in plain text. Takes
+    /// the parameters of `query_range`, or of `query` when `time` is given.
+    pub(crate) async fn explain(&self, headers: &HeaderMap, p: &Params) -> Result<Response, QueryError> {
+        let tenant = self.tenant(headers)?;
+        let instant = !p.get("time").is_empty();
+        let (query, start, end, step, limit, direction) = if instant {
+            let ip = params::instant_query(p, now_ns())?;
+            (ip.query, ip.time, ip.time, 1, ip.limit, ip.direction)
+        } else {
+            let rp = params::range_query(p, now_ns())?;
+            (rp.query, rp.start, rp.end, rp.step, rp.limit, rp.direction)
+        };
+        let expr = logql::parse(&query)?;
+        let mut text = format!("== query ==\n{}\n\n", logql::format::prettify(&expr));
+        let plan = match &expr {
+            Expr::Log(log) => {
+                let (snapshot, q, spec) = self.log_parts(&tenant, log, start, end, direction).await?;
+                let fetch = Some(usize::try_from(limit).unwrap_or(usize::MAX));
+                match spec {
+                    Some(spec) => plan::build_pipeline_log_plan(&snapshot, &q, spec, fetch, self.engine.partitions())?,
+                    None => plan::build_log_plan(&snapshot, &q, fetch, self.engine.partitions())?,
+                }
+            }
+            Expr::Metric(m) => {
+                let steps = if instant { Steps { start, end, step } } else { aligned(start, end, step) };
+                match self.metric_plan(&tenant, m, steps).await?.0 {
+                    Planned::Scalar(v) => {
+                        text.push_str(&format!("scalar {}\n", response::format_value(v)));
+                        None
+                    }
+                    Planned::Vector(plan) => Some(plan),
+                }
+            }
+        };
+        match plan {
+            Some(plan) => text.push_str(&self.engine.explain(plan).await?),
+            None if matches!(expr, Expr::Log(_)) => text.push_str("no stream matches in the time range: nothing to scan\n"),
+            None => {}
+        }
+        let mut resp = (axum::http::StatusCode::OK, text).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
+        Ok(resp)
+    }
+
+    /// `/loki/api/v1/format_query`: the query pretty-printed as Loki does.
+    pub(crate) fn format_query(&self, headers: &HeaderMap, p: &Params) -> Result<Response, QueryError> {
+        self.tenant(headers)?;
+        let expr = logql::parse(p.get("query"))?;
+        json(response::format_query_body(&logql::format::prettify(&expr)))
     }
 
     /// `/loki/api/v1/query`.
@@ -249,7 +350,7 @@ impl Service {
             Expr::Log(_) => return Err(QueryError::LogInstantQuery),
             Expr::Metric(m) => m,
         };
-        self.with_timeout(async {
+        {
             let (result, stats) = self.metric(&tenant, &m, Steps { start: ip.time, end: ip.time, step: 1 }).await?;
             match result {
                 MetricResult::Scalar(v) => json(response::scalar_body(ip.time, v, &stats)),
@@ -263,8 +364,7 @@ impl Service {
                     json(response::vector_body(&series, &stats))
                 }
             }
-        })
-        .await
+        }
     }
 
     /// Matchers of the optional `query` parameter of the label endpoints.

@@ -60,14 +60,34 @@ pub struct QueryState {
     pub limits: store::limits::Limits,
     /// Whether `X-Scope-OrgID` is required (`auth_enabled`).
     pub auth_enabled: bool,
+    /// Querier settings.
+    pub querier: QuerierConfig,
+}
+
+/// `querier:` settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuerierConfig {
+    /// Memory all running queries together may hold in aggregations and sorts; a query that
+    /// needs more fails with 400 (default 2GB; 0 disables the limit).
+    pub max_query_memory: store::time::ByteSize,
+}
+
+impl Default for QuerierConfig {
+    fn default() -> Self {
+        QuerierConfig { max_query_memory: store::time::ByteSize(2_000_000_000) }
+    }
 }
 
 /// The query and metadata routes with their state applied; also registers the metrics.
 pub fn router(state: Arc<QueryState>) -> axum::Router {
     metrics::register();
-    let engine = engine::Engine::new(Arc::clone(&state.object_store));
+    let limit = usize::try_from(state.querier.max_query_memory.0).unwrap_or(usize::MAX);
+    let engine = engine::Engine::with_memory_limit(Arc::clone(&state.object_store), limit);
     http::routes(Arc::new(http::Service { state, engine }))
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;

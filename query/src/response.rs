@@ -195,6 +195,16 @@ pub fn labels_body(values: &[String]) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&Body { status: "success", data: values })
 }
 
+/// Body of `format_query`: `{"status":"success","data":"<query>"}`.
+pub fn format_query_body(query: &str) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        status: &'static str,
+        data: &'a str,
+    }
+    serde_json::to_vec(&Body { status: "success", data: query })
+}
+
 /// Body of the series endpoint; `data` is always present.
 pub fn series_body(series: &[Labels]) -> Result<Vec<u8>, serde_json::Error> {
     struct Series<'a>(&'a [Labels]);

@@ -116,6 +116,7 @@ async fn fixture() -> (axum::Router, std::path::PathBuf) {
         object_store: store,
         limits: store::limits::Limits { max_entries_limit_per_query: 1000, ..Default::default() },
         auth_enabled: true,
+        querier: crate::QuerierConfig::default(),
     });
     (router(state), dir)
 }

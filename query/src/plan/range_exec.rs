@@ -16,6 +16,7 @@ use arrow::array::{Array, Float64Array, Float64Builder, Int64Array, Int64Builder
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -189,36 +190,62 @@ impl ExecutionPlan for RangeAggExec {
         Ok(Arc::new(RangeAggExec::new(input, Arc::clone(&self.spec))))
     }
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
+        let mut input = self.input.execute(partition, Arc::clone(&context))?;
         let spec = Arc::clone(&self.spec);
+        let reservation = MemoryConsumer::new("RangeAggExec").register(context.memory_pool());
         let fut = async move {
-            let batches: Vec<RecordBatch> = input.collect::<Vec<_>>().await.into_iter().collect::<DfResult<_>>()?;
-            evaluate(&spec, &batches)
+            let mut acc = Samples::new(spec.op == RangeOp::AbsentOverTime, reservation);
+            while let Some(batch) = input.next().await {
+                acc.add(&batch?)?;
+            }
+            evaluate(&spec, acc.series)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(samples_schema(), futures::stream::once(fut))))
     }
 }
 
-/// Groups the samples by series and evaluates every step.
-pub fn evaluate(spec: &RangeSpec, batches: &[RecordBatch]) -> DfResult<RecordBatch> {
-    let mut series: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
-    for b in batches {
+/// Samples gathered by series, with their memory accounted in the session's pool.
+pub struct Samples {
+    /// Samples by series labels.
+    pub series: HashMap<String, Vec<(i64, f64)>>,
+    merge_all: bool,
+    reservation: MemoryReservation,
+}
+
+impl Samples {
+    /// An empty set; `merge_all` puts every sample into one series (`absent_over_time`).
+    pub fn new(merge_all: bool, reservation: MemoryReservation) -> Samples {
+        Samples { series: HashMap::new(), merge_all, reservation }
+    }
+
+    /// Adds a batch of (`series`, `ts`, `value`) rows; fails when the pool is exhausted.
+    pub fn add(&mut self, b: &RecordBatch) -> DfResult<()> {
         let s = b.column_by_name(SERIES).and_then(|c| c.as_any().downcast_ref::<StringArray>());
         let t = b.column_by_name(TS).and_then(|c| c.as_any().downcast_ref::<Int64Array>());
         let v = b.column_by_name(VALUE).and_then(|c| c.as_any().downcast_ref::<Float64Array>());
         let (Some(s), Some(t), Some(v)) = (s, t, v) else {
             return Err(DataFusionError::Internal("RangeAggExec: unexpected input schema".into()));
         };
+        let mut grown = b.num_rows() * std::mem::size_of::<(i64, f64)>();
         for i in 0..b.num_rows() {
-            let key = if spec.op == RangeOp::AbsentOverTime { "" } else { s.value(i) };
-            match series.get_mut(key) {
+            let key = if self.merge_all { "" } else { s.value(i) };
+            match self.series.get_mut(key) {
                 Some(samples) => samples.push((t.value(i), v.value(i))),
                 None => {
-                    series.insert(key.to_string(), vec![(t.value(i), v.value(i))]);
+                    grown += key.len() + SERIES_OVERHEAD;
+                    self.series.insert(key.to_string(), vec![(t.value(i), v.value(i))]);
                 }
             }
         }
+        self.reservation.try_grow(grown)
     }
+}
+
+/// Bytes a new series costs besides its label text (map slot, vector header).
+const SERIES_OVERHEAD: usize = 64;
+
+/// Evaluates every step over samples grouped by series.
+pub fn evaluate(spec: &RangeSpec, mut series: HashMap<String, Vec<(i64, f64)>>) -> DfResult<RecordBatch> {
     let mut keys: Vec<String> = series.keys().cloned().collect();
     keys.sort();
     let mut out_series = StringBuilder::new();
