@@ -716,28 +716,38 @@ impl Parser {
         }
     }
 
+    /// A label filter expression, grouped as Loki's LALR grammar groups it: `or` binds
+    /// loosest and `and` tighter, both left-associative; `,` and juxtaposition (both "and")
+    /// have no precedence, so the parser always shifts over them and they take everything
+    /// to their right: `a, b or c` is `a and (b or c)`, `a or b, c` is `a or (b and c)`.
     fn label_filter_or(&mut self) -> Result<LabelFilter, ParseError> {
-        let mut lhs = self.label_filter_and()?;
-        while matches!(self.peek(), TokenKind::Keyword(Keyword::Or)) {
-            self.next();
-            let rhs = self.label_filter_and()?;
-            lhs = LabelFilter::Or(Box::new(lhs), Box::new(rhs));
-        }
-        Ok(lhs)
+        self.label_filter_expr(None)
     }
 
-    fn label_filter_and(&mut self) -> Result<LabelFilter, ParseError> {
+    /// Parses operands while the next operator may bind inside a rule of precedence
+    /// `enclosing` (`None`: no enclosing rule, or one without precedence).
+    fn label_filter_expr(&mut self, enclosing: Option<u8>) -> Result<LabelFilter, ParseError> {
         let mut lhs = self.label_filter_primary()?;
         loop {
-            match self.peek() {
-                TokenKind::Keyword(Keyword::And) | TokenKind::Comma => {
-                    self.next();
-                }
-                TokenKind::Identifier(_) | TokenKind::OpenParen => {}
+            let (prec, is_or, consume) = match self.peek() {
+                TokenKind::Keyword(Keyword::Or) => (Some(1), true, true),
+                TokenKind::Keyword(Keyword::And) => (Some(2), false, true),
+                TokenKind::Comma => (None, false, true),
+                TokenKind::Identifier(_) | TokenKind::OpenParen => (None, false, false),
                 _ => break,
+            };
+            let shift = match (enclosing, prec) {
+                (Some(rule), Some(op)) => op > rule,
+                _ => true,
+            };
+            if !shift {
+                break;
             }
-            let rhs = self.label_filter_primary()?;
-            lhs = LabelFilter::And(Box::new(lhs), Box::new(rhs));
+            if consume {
+                self.next();
+            }
+            let rhs = self.label_filter_expr(prec)?;
+            lhs = if is_or { LabelFilter::Or(Box::new(lhs), Box::new(rhs)) } else { LabelFilter::And(Box::new(lhs), Box::new(rhs)) };
         }
         Ok(lhs)
     }
@@ -994,5 +1004,30 @@ mod tests {
         assert_eq!(parse_selector(r#"{a="b"}"#).unwrap().len(), 1);
         assert!(parse_selector(r#"{a="b"} |= "x""#).is_err());
         assert!(parse_selector("{a=").is_err());
+    }
+
+    #[test]
+    fn label_filter_grouping_follows_loki() {
+        fn shape(f: &LabelFilter) -> String {
+            match f {
+                LabelFilter::And(a, b) => format!("({} and {})", shape(a), shape(b)),
+                LabelFilter::Or(a, b) => format!("({} or {})", shape(a), shape(b)),
+                LabelFilter::Matcher(m) => m.name.clone(),
+                _ => "?".into(),
+            }
+        }
+        let grouped = |q: &str| {
+            let Ok(Expr::Log(l)) = parse(&format!("{{x=\"y\"}} | {q}")) else { panic!("{q}") };
+            let Some(Stage::LabelFilter(f)) = l.pipeline.first() else { panic!("{q}") };
+            shape(f)
+        };
+        assert_eq!(grouped(r#"a="1", b="2" or c="3""#), "(a and (b or c))");
+        assert_eq!(grouped(r#"a="1" or b="2", c="3""#), "(a or (b and c))");
+        assert_eq!(grouped(r#"a="1" b="2" or c="3""#), "(a and (b or c))");
+        assert_eq!(grouped(r#"a="1" and b="2" or c="3""#), "((a and b) or c)");
+        assert_eq!(grouped(r#"a="1" or b="2" and c="3" or d="4""#), "((a or (b and c)) or d)");
+        assert_eq!(grouped(r#"a="1" and b="2" and c="3""#), "((a and b) and c)");
+        assert_eq!(grouped(r#"a="1", b="2", c="3""#), "(a and (b and c))");
+        assert_eq!(grouped(r#"(a="1", b="2") or c="3""#), "((a and b) or c)");
     }
 }
