@@ -5,10 +5,17 @@
 //!   Loki, so every Loki client pushes to Skald unchanged. Over HTTP the same message arrives
 //!   snappy block-compressed; over gRPC it arrives as `/logproto.Pusher/Push`.
 //!
-//! The internal gRPC services between Skald roles are added here as they are introduced.
+//! * [`raft`]: the internal Raft transport between ingester nodes (`RaftTransport`): one
+//!   connection per node pair carries every group's messages, tagged with the group id.
 
 /// Loki's `logproto` package: push messages and the `Pusher` service.
 #[allow(missing_docs, clippy::all)]
 pub mod logproto {
     tonic::include_proto!("logproto");
+}
+
+/// Skald's internal Raft transport: `RaftTransport` and its messages.
+#[allow(missing_docs, clippy::all)]
+pub mod raft {
+    tonic::include_proto!("skald.raft");
 }

@@ -36,6 +36,7 @@ pub mod ingester;
 pub mod log_store;
 pub mod metrics;
 pub mod network;
+pub mod transport;
 pub mod segment_log;
 pub mod state_machine;
 pub mod validate;

@@ -1,0 +1,170 @@
+//! The sending side of the Raft transport: openraft's network factory and peer client.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::{BasicNode, OptionalSend, RaftNetworkFactory, RaftNetworkV2};
+use proto::raft::raft_transport_client::RaftTransportClient;
+use proto::raft::{RaftMessage, RaftReply, SnapshotChunk};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+
+use super::codec::{decode, encode, reply_payload};
+use super::{MAX_MESSAGE, SNAPSHOT_CHUNK};
+use crate::command::TypeConfig;
+
+/// How long a connection attempt to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One lazily connected channel per peer address, shared by every group on the node.
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    by_addr: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Channels {
+    /// The channel to `addr` (`host:port`), created on first use.
+    pub fn get(&self, addr: &str) -> Result<Channel, String> {
+        let mut map = self.by_addr.lock().map_err(|_| "channel pool poisoned".to_string())?;
+        if let Some(ch) = map.get(addr) {
+            return Ok(ch.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| format!("bad peer address {addr:?}: {e}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let ch = endpoint.connect_lazy();
+        map.insert(addr.to_string(), ch.clone());
+        Ok(ch)
+    }
+}
+
+/// openraft's network factory for one group: clients to the group's peers.
+#[derive(Debug, Clone)]
+pub struct GrpcNetwork {
+    group: u64,
+    channels: Channels,
+}
+
+impl GrpcNetwork {
+    /// The factory of `group`, using the node's shared `channels`.
+    pub fn new(group: u64, channels: Channels) -> GrpcNetwork {
+        GrpcNetwork { group, channels }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
+    type Network = GrpcPeer;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
+        GrpcPeer { group: self.group, target, channel: self.channels.get(&node.addr) }
+    }
+}
+
+/// A client to one peer of one group.
+#[derive(Debug, Clone)]
+pub struct GrpcPeer {
+    group: u64,
+    target: u64,
+    channel: Result<Channel, String>,
+}
+
+/// A transport failure: `Unreachable` when the connection failed (openraft backs off),
+/// otherwise a network error.
+fn status_error(target: u64, status: &tonic::Status) -> RPCError<TypeConfig> {
+    let msg = format!("node {target}: {}", status.message());
+    match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Cancelled => RPCError::Unreachable(Unreachable::from_string(msg)),
+        _ => RPCError::Network(NetworkError::from_string(msg)),
+    }
+}
+
+impl GrpcPeer {
+    fn client(&self) -> Result<RaftTransportClient<Channel>, RPCError<TypeConfig>> {
+        let ch = self.channel.clone().map_err(|e| RPCError::Unreachable(Unreachable::from_string(e)))?;
+        Ok(RaftTransportClient::new(ch).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+    }
+
+    fn message<T: Serialize>(&self, rpc: &T, option: &RPCOption) -> Result<tonic::Request<RaftMessage>, RPCError<TypeConfig>> {
+        let payload = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut req = tonic::Request::new(RaftMessage { group: self.group, payload });
+        req.set_timeout(option.soft_ttl());
+        Ok(req)
+    }
+
+    fn answer<R: DeserializeOwned>(&self, reply: Result<tonic::Response<RaftReply>, tonic::Status>) -> Result<R, RPCError<TypeConfig>> {
+        let reply = reply.map_err(|s| status_error(self.target, &s))?.into_inner();
+        let payload = reply_payload(reply).map_err(|e| RPCError::Network(NetworkError::from_string(format!("node {}: {e}", self.target))))?;
+        decode(&payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for GrpcPeer {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let req = self.message(&rpc, &option)?;
+        let reply = self.client()?.append_entries(req).await;
+        self.answer(reply)
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let req = self.message(&rpc, &option)?;
+        let reply = self.client()?.vote(req).await;
+        self.answer(reply)
+    }
+
+    async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let req = self.message(&rpc, &option)?;
+        let reply = self.client()?.pre_vote(req).await;
+        self.answer(reply)
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, Vec<u8>>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let meta = encode(&(vote, snapshot.meta.clone())).map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let group = self.group;
+        let data = snapshot.snapshot;
+        let mut chunks: Vec<SnapshotChunk> = data
+            .chunks(SNAPSHOT_CHUNK)
+            .map(|c| SnapshotChunk { group, meta: Vec::new(), data: c.to_vec() })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(SnapshotChunk { group, meta: Vec::new(), data: Vec::new() });
+        }
+        chunks[0].meta = meta;
+        let mut client = match self.client() {
+            Ok(c) => c,
+            Err(RPCError::Unreachable(u)) => return Err(StreamingError::Unreachable(u)),
+            Err(e) => return Err(StreamingError::Network(NetworkError::from_string(e.to_string()))),
+        };
+        let send = client.install_snapshot(futures::stream::iter(chunks));
+        let reply = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            reply = send => reply,
+        };
+        match self.answer(reply) {
+            Ok(resp) => Ok(resp),
+            Err(RPCError::Unreachable(u)) => Err(StreamingError::Unreachable(u)),
+            Err(e) => Err(StreamingError::Network(NetworkError::from_string(e.to_string()))),
+        }
+    }
+}
