@@ -28,6 +28,9 @@ pub struct IngesterConfig {
     /// checksummed records) or `sled` (entries in a sled tree; leaks disk, see
     /// docs/design/2026-11-25-sled-raft-log-measurements.md).
     pub raft_log_store: RaftLogStoreKind,
+    /// Hash-range shards on this node, each its own Raft group and log (default 1). The
+    /// number must stay the same across restarts of a data directory.
+    pub shards: u64,
 }
 
 /// The Raft log store implementation.
@@ -52,6 +55,7 @@ impl Default for IngesterConfig {
             flush_on_shutdown: true,
             max_batch_bytes: ByteSize(16 * 1024 * 1024),
             raft_log_store: RaftLogStoreKind::Segments,
+            shards: 1,
         }
     }
 }
@@ -61,6 +65,9 @@ impl IngesterConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.flush_check_period.0 < Duration::from_millis(10) {
             return Err("ingester.flush_check_period must be at least 10ms".into());
+        }
+        if !(1..=256).contains(&self.shards) {
+            return Err("ingester.shards must be between 1 and 256".into());
         }
         if self.max_chunk_age.0.is_zero() {
             return Err("ingester.max_chunk_age must be positive".into());

@@ -12,6 +12,9 @@ pub enum IngestError {
     /// The node is shutting down and takes no more writes.
     #[error("ingester is shutting down")]
     ShuttingDown,
+    /// The data directory was written with a different layout (e.g. another shard count).
+    #[error("{0}")]
+    Layout(String),
     /// Writing a chunk file or reading the store failed.
     #[error("store: {0}")]
     Store(#[from] store::StoreError),

@@ -1,290 +1,149 @@
-//! One ingest shard: an openraft group over the sled log, with group commit and a flusher.
+//! The ingester of a node: its shards, and the routing of every stream to its shard.
 //!
-//! Pushes queue into a bounded channel; the proposer drains whatever has queued while the
-//! previous proposals were being fsynced and proposes it as one `Command::Push`, so
-//! concurrent pushes share one log entry and one fsync. The flusher watches the heads and,
-//! when a flush condition holds, writes them to Parquet, proposes `Flushed`, and asks
-//! openraft for a snapshot so the log before it can be purged.
+//! Streams are placed by [`shard_key`] (tenant and labels) over `ingester.shards` equal
+//! hash ranges; each range is a [`Shard`] with its own openraft group, log, heads and
+//! flusher. A push touching several shards is proposed to all of them concurrently and
+//! answered when every one has committed; a read merges the shards' snapshots, which never
+//! overlap because a stream lives in exactly one shard.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use openraft::async_runtime::WatchReceiver;
-use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
-
+use futures::future::{join_all, try_join_all};
 use store::StoreError;
-use store::chunk::write_chunk;
 use store::object::ChunkStore;
+use store::shard::{EvenRanges, shard_key};
+use store::time::ByteSize;
 use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 
-use crate::command::{ApplyResult, Command, FlushedFile, PushOutcome, TenantPush, TypeConfig};
+use crate::command::{PushOutcome, TenantPush};
 use crate::config::{IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
-use crate::heads::{FlushStats, HeadsConfig};
-use crate::log_store::{LogStore, open_db};
+use crate::log_store::open_db;
 use crate::metrics;
-use crate::network::LocalNetwork;
-use crate::segment_log::SegmentLog;
-use crate::state_machine::{SharedState, StateMachine};
+use crate::shard::Shard;
 
-/// This node's id in its groups.
-const NODE_ID: u64 = 1;
-/// Proposals in flight at once: one being fsynced while the next one fills.
-const PROPOSALS_IN_FLIGHT: usize = 2;
-/// Pushes waiting for a proposal before new ones wait at the door.
-const QUEUE_LEN: usize = 1024;
-
-struct Pending {
-    push: TenantPush,
-    bytes: usize,
-    reply: oneshot::Sender<Result<PushOutcome, IngestError>>,
+/// A node's running shards.
+pub struct Ingester {
+    shards: Vec<Arc<Shard>>,
+    ranges: EvenRanges,
 }
 
-/// A running ingest shard.
-pub struct Ingester {
-    raft: Raft<TypeConfig, StateMachine>,
-    state: SharedState,
-    /// The sled database, when the log is kept in sled.
-    db: Option<sled::Db>,
-    queue: Mutex<Option<mpsc::Sender<Pending>>>,
-    flush_lock: Mutex<()>,
-    store: ChunkStore,
-    config: IngesterConfig,
-    shard: u64,
-    stop: watch::Sender<bool>,
-    /// Wakes the flusher as soon as a push takes heads past a size limit.
-    flush_wake: Notify,
+impl std::fmt::Debug for Ingester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingester").field("shards", &self.shards.len()).finish()
+    }
 }
 
 impl Ingester {
-    /// Opens the shard's log and state under `data_dir`, starts Raft, the proposer and the
-    /// flusher, and returns once this node leads its group.
+    /// Starts every shard under `data_dir` and returns once each leads its group. Head size
+    /// limits (`max_head_bytes`) are split evenly between the shards.
     pub async fn start(data_dir: &Path, store: ChunkStore, config: IngesterConfig) -> Result<Arc<Ingester>, IngestError> {
         metrics::register();
-        let shard = 0;
-        let raft_dir = data_dir.join("raft");
-        let heads_config = HeadsConfig { out_of_order_window: config.max_chunk_age.0 / 2 };
-        let sm = StateMachine::open(&raft_dir, shard, heads_config)?;
-        let state = sm.state();
-        let raft_config = Config {
-            cluster_name: format!("skald-shard-{shard}"),
-            heartbeat_interval: 100,
-            election_timeout_min: 200,
-            election_timeout_max: 400,
-            snapshot_policy: SnapshotPolicy::Never,
-            max_in_snapshot_log_to_keep: 0,
-            purge_batch_size: 1,
-            ..Config::default()
-        }
-        .validate()
-        .map_err(|e| IngestError::Raft(e.to_string()))?;
-        let raft_config = Arc::new(raft_config);
-        let (raft, db) = match config.raft_log_store {
-            RaftLogStoreKind::Sled => {
-                let db = open_db(&raft_dir.join("sled"))?;
-                let log = LogStore::open(&db, shard)?;
-                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, Some(db))
-            }
-            RaftLogStoreKind::Segments => {
-                let log = SegmentLog::open(&raft_dir.join(format!("segments-{shard}")))?;
-                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, None)
-            }
+        let count = config.shards.max(1);
+        check_layout(&data_dir.join("raft"), count)?;
+        let db = match config.raft_log_store {
+            RaftLogStoreKind::Sled => Some(open_db(&data_dir.join("raft").join("sled"))?),
+            RaftLogStoreKind::Segments => None,
         };
-        let raft = raft.map_err(|e| IngestError::Raft(e.to_string()))?;
-        if !raft.is_initialized().await.map_err(|e| IngestError::Raft(e.to_string()))? {
-            let members = BTreeMap::from([(NODE_ID, BasicNode::new("127.0.0.1"))]);
-            raft.initialize(members).await.map_err(|e| IngestError::Raft(e.to_string()))?;
-        }
-        raft.wait(Some(Duration::from_secs(30)))
-            .current_leader(NODE_ID, "single-node shard elects itself")
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
-        // Serve only once everything in the log is applied, so reads after a restart see
-        // every entry acknowledged before it.
-        let last_log = raft.metrics().borrow_watched().last_log_index;
-        raft.wait(Some(Duration::from_secs(300)))
-            .applied_index_at_least(last_log, "replay the log after restart")
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
-        let (tx, rx) = mpsc::channel(QUEUE_LEN);
-        let (stop, stop_rx) = watch::channel(false);
-        let ingester = Arc::new(Ingester {
-            raft,
-            state,
-            db,
-            queue: Mutex::new(Some(tx)),
-            flush_lock: Mutex::new(()),
-            store,
-            config,
-            shard,
-            stop,
-            flush_wake: Notify::new(),
-        });
-        tokio::spawn(propose_loop(ingester.raft.clone(), rx, ingester.config.max_batch_bytes.0 as usize));
-        tokio::spawn(flush_loop(Arc::downgrade(&ingester), stop_rx));
-        Ok(ingester)
+        let mut per_shard = config.clone();
+        per_shard.max_head_bytes = ByteSize(config.max_head_bytes.0 / count);
+        let shards = try_join_all((0..count).map(|i| Shard::start(data_dir, store.clone(), per_shard.clone(), i, db.clone()))).await?;
+        Ok(Arc::new(Ingester { shards, ranges: EvenRanges::new(count) }))
     }
 
-    /// Proposes `push` (batched with concurrent ones) and returns once it is committed,
-    /// fsynced and applied.
+    /// The shards, in range order.
+    pub fn shards(&self) -> &[Arc<Shard>] {
+        &self.shards
+    }
+
+    /// Proposes `push` to the shards of its streams and returns once all have committed,
+    /// fsynced and applied their part.
     pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
-        let bytes = push.streams.iter().flat_map(|s| s.entries.iter()).map(|e| e.size()).sum();
-        let (reply, rx) = oneshot::channel();
-        let sender = self.queue.lock().await.clone().ok_or(IngestError::ShuttingDown)?;
-        sender.send(Pending { push, bytes, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
-        let outcome = rx.await.map_err(|_| IngestError::ShuttingDown)?;
-        if self.over_size_limit() {
-            self.flush_wake.notify_one();
+        if self.shards.len() == 1 {
+            return self.shards[0].push(push).await;
         }
-        outcome
+        let mut parts: BTreeMap<u64, TenantPush> = BTreeMap::new();
+        for stream in push.streams {
+            let shard = self.ranges.range_of(shard_key(&push.tenant, &stream.labels));
+            parts
+                .entry(shard)
+                .or_insert_with(|| TenantPush { tenant: push.tenant.clone(), streams: Vec::new() })
+                .streams
+                .push(stream);
+        }
+        let outcomes = try_join_all(parts.into_iter().map(|(shard, part)| self.shards[shard as usize].push(part))).await?;
+        let mut total = PushOutcome::default();
+        for o in outcomes {
+            total.accepted += o.accepted;
+            total.bytes += o.bytes;
+            total.duplicates += o.duplicates;
+            total.rejected.extend(o.rejected);
+        }
+        Ok(total)
     }
 
-    /// True when heads have grown past `max_head_bytes` or one head past `chunk_target_size`.
-    fn over_size_limit(&self) -> bool {
-        self.state.read().is_ok_and(|s| {
-            s.heads.bytes() >= self.config.max_head_bytes.0 as usize
-                || s.heads.largest_stream_bytes() >= self.config.chunk_target_size.0 as usize
-        })
-    }
-
-    /// Writes every head to chunk files now and returns once the flush is recorded.
+    /// Writes every shard's heads to chunk files now; returns once every flush is recorded.
     pub async fn flush(&self) -> Result<(), IngestError> {
-        let _guard = self.flush_lock.lock().await;
-        let cut = {
-            let state = self.state.read().map_err(|_| IngestError::Raft("state lock poisoned".into()))?;
-            let first = state.heads.flushed_upto + 1;
-            state.heads.cut()?.map(|c| (first, c))
-        };
-        let Some((first, cut)) = cut else { return Ok(()) };
-        let started = Instant::now();
-        let mut files = Vec::with_capacity(cut.tenants.len());
-        for (tenant, batches, labels) in cut.tenants {
-            let min_ts = batches
-                .iter()
-                .filter_map(|b| store::chunk::column::<arrow::array::Int64Array>(b, store::schema::TS).ok())
-                .filter_map(arrow::compute::min)
-                .min()
-                .unwrap_or(0);
-            let day = chrono::DateTime::from_timestamp_nanos(min_ts).format("%Y-%m-%d");
-            let path = format!("{tenant}/chunks/{day}/{:04}-{first:020}-{:020}.parquet", self.shard, cut.upto);
-            let file = write_chunk(&self.store, &path, &batches).await?;
-            metrics::FLUSHED_BYTES.add(file.size);
-            metrics::FLUSHED_ROWS.add(file.rows);
-            files.push(FlushedFile { tenant, file, labels });
-        }
-        self.raft
-            .client_write(Command::Flushed { upto: cut.upto, files })
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
-        self.raft.trigger().snapshot().await.map_err(|e| IngestError::Raft(e.to_string()))?;
-        metrics::FLUSHES.inc();
-        metrics::FLUSH_SECONDS.observe(started.elapsed().as_secs_f64());
+        try_join_all(self.shards.iter().map(|s| s.flush())).await?;
         Ok(())
     }
 
-    fn should_flush(&self, s: &FlushStats) -> bool {
-        if s.rows == 0 {
-            return false;
-        }
-        s.bytes >= self.config.max_head_bytes.0 as usize
-            || s.largest_stream_bytes >= self.config.chunk_target_size.0 as usize
-            || s.oldest_age.is_some_and(|a| a >= self.config.max_chunk_age.0)
-            || s.longest_idle.is_some_and(|i| i >= self.config.chunk_idle_period.0)
-    }
-
-    /// Stops taking pushes, flushes heads if configured, and stops Raft.
+    /// Stops every shard (flushing heads if configured); the first error is returned after
+    /// all shards were asked to stop.
     pub async fn shutdown(&self) -> Result<(), IngestError> {
-        self.queue.lock().await.take();
-        let _ = self.stop.send(true);
-        let flushed = if self.config.flush_on_shutdown { self.flush().await } else { Ok(()) };
-        self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))?;
-        if let Some(db) = &self.db {
-            db.flush_async().await.map_err(std::io::Error::other)?;
-        }
-        flushed
-    }
-
-}
-
-/// Drains the queue into proposals; at most [`PROPOSALS_IN_FLIGHT`] at once.
-async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiver<Pending>, max_batch_bytes: usize) {
-    let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let mut batch = vec![first];
-        let mut bytes = batch[0].bytes;
-        while bytes < max_batch_bytes {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += p.bytes;
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
-        let raft = raft.clone();
-        tokio::spawn(async move {
-            metrics::PROPOSALS.inc();
-            metrics::PROPOSED_PUSHES.add(batch.len() as u64);
-            let (pushes, replies): (Vec<TenantPush>, Vec<_>) = batch.into_iter().map(|p| (p.push, p.reply)).unzip();
-            let result = raft.client_write(Command::Push(pushes)).await;
-            drop(permit);
-            match result {
-                Ok(resp) => {
-                    let outcomes = match resp.data {
-                        ApplyResult::Push(o) => o,
-                        ApplyResult::None => Vec::new(),
-                    };
-                    let mut outcomes = outcomes.into_iter();
-                    for reply in replies {
-                        let r = outcomes.next().ok_or_else(|| IngestError::Raft("missing apply result".into()));
-                        let _ = reply.send(r);
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for reply in replies {
-                        let _ = reply.send(Err(IngestError::Raft(msg.clone())));
-                    }
-                }
-            }
-        });
+        join_all(self.shards.iter().map(|s| s.shutdown())).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(())
     }
 }
 
-/// Checks the flush conditions every `flush_check_period` until stopped.
-async fn flush_loop(ingester: std::sync::Weak<Ingester>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let Some(i) = ingester.upgrade() else { return };
-        tokio::select! {
-            _ = tokio::time::sleep(i.config.flush_check_period.0) => {}
-            _ = i.flush_wake.notified() => {}
-            _ = stop.changed() => return,
+/// Records the shard count in `raft/shards` on first start and refuses another count later:
+/// streams are placed by it, so changing it would hide stored data.
+fn check_layout(raft_dir: &Path, count: u64) -> Result<(), IngestError> {
+    std::fs::create_dir_all(raft_dir)?;
+    let path = raft_dir.join("shards");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let stored: u64 = text.trim().parse().map_err(|_| IngestError::Layout(format!("{} is not a shard count: {text:?}", path.display())))?;
+            if stored != count {
+                return Err(IngestError::Layout(format!(
+                    "ingester.shards is {count} but the data in {} was written with {stored} shards; start with ingester.shards: {stored}",
+                    raft_dir.display()
+                )));
+            }
+            Ok(())
         }
-        let stats = match i.state.read() {
-            Ok(s) => s.heads.flush_stats(Instant::now()),
-            Err(_) => return,
-        };
-        if i.should_flush(&stats)
-            && let Err(e) = i.flush().await
-        {
-            metrics::FLUSH_ERRORS.inc();
-            tracing::error!(error = %e, "flush failed; heads are kept and retried");
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Data written before the count was recorded used one shard.
+            let existing = raft_dir.join("segments-0").exists() || raft_dir.join("sled").exists() || raft_dir.join("snapshot-0.bin").exists();
+            if existing && count != 1 {
+                return Err(IngestError::Layout(format!(
+                    "ingester.shards is {count} but the data in {} was written with 1 shard; start with ingester.shards: 1",
+                    raft_dir.display()
+                )));
+            }
+            let tmp = raft_dir.join("shards.tmp");
+            std::fs::write(&tmp, format!("{count}\n"))?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(())
         }
+        Err(e) => Err(e.into()),
     }
 }
 
 #[async_trait]
 impl IngestView for Ingester {
     async fn snapshot(&self, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, StoreError> {
-        let state = self
-            .state
-            .read()
-            .map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
-        state.heads.read(tenant, req)
+        let mut out = ReadSnapshot::default();
+        for shard in &self.shards {
+            let s = shard.snapshot(tenant, req).await?;
+            out.streams.extend(s.streams);
+            out.files.extend(s.files);
+            out.heads.extend(s.heads);
+        }
+        Ok(out)
     }
 }

@@ -13,9 +13,11 @@
 //! * [`decode`] and [`validate`] turn Loki push bodies (JSON, gzip, protobuf+snappy) into
 //!   validated [`command::TenantPush`]es with Loki's error messages; [`distributor`] maps
 //!   failures to Loki's status codes; [`http`] and [`grpc`] expose it.
-//! * [`ingester`] runs one openraft group per shard (one shard on a single node). Its
-//!   proposer batches concurrent pushes into one [`command::Command::Push`]; a push is
-//!   answered only after that entry is fsynced in the Raft log and applied. The log is
+//! * [`ingester`] routes each stream to its [`shard`] by a hash of tenant and labels
+//!   (`ingester.shards` ranges on a node). Each shard is one openraft group whose proposer
+//!   batches concurrent pushes into one [`command::Command::Push`]; a push is answered only
+//!   after that entry is fsynced in the Raft log and applied. [`transport`] carries Raft
+//!   messages between nodes over gRPC. The log is
 //!   [`segment_log`] (append-only segment files, the default) or [`log_store`] (sled).
 //! * [`state_machine`] applies entries to [`heads`]; identical (stream, timestamp, line)
 //!   entries are dropped, and entries older than the out-of-order window are rejected.
@@ -38,6 +40,7 @@ pub mod metrics;
 pub mod network;
 pub mod transport;
 pub mod segment_log;
+pub mod shard;
 pub mod state_machine;
 pub mod validate;
 

@@ -31,6 +31,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod object;
 pub mod schema;
+pub mod shard;
 pub mod tenant;
 pub mod time;
 pub mod view;

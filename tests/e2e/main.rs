@@ -14,5 +14,6 @@ mod metric_api;
 mod push;
 mod query;
 mod s3;
+mod shards;
 mod shutdown;
 mod validation;

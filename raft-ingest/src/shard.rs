@@ -1,0 +1,298 @@
+//! One ingest shard: an openraft group over its Raft log, with group commit and a flusher.
+//!
+//! Pushes queue into a bounded channel; the proposer drains whatever has queued while the
+//! previous proposals were being fsynced and proposes it as one `Command::Push`, so
+//! concurrent pushes share one log entry and one fsync. The flusher watches the heads and,
+//! when a flush condition holds, writes them to Parquet, proposes `Flushed`, and asks
+//! openraft for a snapshot so the log before it can be purged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use openraft::async_runtime::WatchReceiver;
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
+
+use store::StoreError;
+use store::chunk::write_chunk;
+use store::object::ChunkStore;
+use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
+
+use crate::command::{ApplyResult, Command, FlushedFile, PushOutcome, TenantPush, TypeConfig};
+use crate::config::{IngesterConfig, RaftLogStoreKind};
+use crate::error::IngestError;
+use crate::heads::{FlushStats, HeadsConfig};
+use crate::log_store::{LogStore, open_db};
+use crate::metrics;
+use crate::network::LocalNetwork;
+use crate::segment_log::SegmentLog;
+use crate::state_machine::{SharedState, StateMachine};
+
+/// This node's id in its groups.
+const NODE_ID: u64 = 1;
+/// Proposals in flight at once: one being fsynced while the next one fills.
+const PROPOSALS_IN_FLIGHT: usize = 2;
+/// Pushes waiting for a proposal before new ones wait at the door.
+const QUEUE_LEN: usize = 1024;
+
+struct Pending {
+    push: TenantPush,
+    bytes: usize,
+    reply: oneshot::Sender<Result<PushOutcome, IngestError>>,
+}
+
+/// A running ingest shard.
+pub struct Shard {
+    raft: Raft<TypeConfig, StateMachine>,
+    state: SharedState,
+    /// The sled database, when the log is kept in sled.
+    db: Option<sled::Db>,
+    queue: Mutex<Option<mpsc::Sender<Pending>>>,
+    flush_lock: Mutex<()>,
+    store: ChunkStore,
+    config: IngesterConfig,
+    shard: u64,
+    stop: watch::Sender<bool>,
+    /// Wakes the flusher as soon as a push takes heads past a size limit.
+    flush_wake: Notify,
+}
+
+impl Shard {
+    /// Opens shard `shard`'s log and state under `data_dir` (the log in `db` when the sled
+    /// store is configured), starts Raft, the proposer and the flusher, and returns once
+    /// this node leads its group.
+    pub async fn start(
+        data_dir: &Path,
+        store: ChunkStore,
+        config: IngesterConfig,
+        shard: u64,
+        db: Option<sled::Db>,
+    ) -> Result<Arc<Shard>, IngestError> {
+        let raft_dir = data_dir.join("raft");
+        let heads_config = HeadsConfig { out_of_order_window: config.max_chunk_age.0 / 2 };
+        let sm = StateMachine::open(&raft_dir, shard, heads_config)?;
+        let state = sm.state();
+        let raft_config = Config {
+            cluster_name: format!("skald-shard-{shard}"),
+            heartbeat_interval: 100,
+            election_timeout_min: 200,
+            election_timeout_max: 400,
+            snapshot_policy: SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: 0,
+            purge_batch_size: 1,
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| IngestError::Raft(e.to_string()))?;
+        let raft_config = Arc::new(raft_config);
+        let (raft, db) = match config.raft_log_store {
+            RaftLogStoreKind::Sled => {
+                let db = match db {
+                    Some(db) => db,
+                    None => open_db(&raft_dir.join("sled"))?,
+                };
+                let log = LogStore::open(&db, shard)?;
+                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, Some(db))
+            }
+            RaftLogStoreKind::Segments => {
+                let log = SegmentLog::open(&raft_dir.join(format!("segments-{shard}")))?;
+                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, None)
+            }
+        };
+        let raft = raft.map_err(|e| IngestError::Raft(e.to_string()))?;
+        if !raft.is_initialized().await.map_err(|e| IngestError::Raft(e.to_string()))? {
+            let members = BTreeMap::from([(NODE_ID, BasicNode::new("127.0.0.1"))]);
+            raft.initialize(members).await.map_err(|e| IngestError::Raft(e.to_string()))?;
+        }
+        raft.wait(Some(Duration::from_secs(30)))
+            .current_leader(NODE_ID, "single-node shard elects itself")
+            .await
+            .map_err(|e| IngestError::Raft(e.to_string()))?;
+        // Serve only once everything in the log is applied, so reads after a restart see
+        // every entry acknowledged before it.
+        let last_log = raft.metrics().borrow_watched().last_log_index;
+        raft.wait(Some(Duration::from_secs(300)))
+            .applied_index_at_least(last_log, "replay the log after restart")
+            .await
+            .map_err(|e| IngestError::Raft(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        let (stop, stop_rx) = watch::channel(false);
+        let ingester = Arc::new(Shard {
+            raft,
+            state,
+            db,
+            queue: Mutex::new(Some(tx)),
+            flush_lock: Mutex::new(()),
+            store,
+            config,
+            shard,
+            stop,
+            flush_wake: Notify::new(),
+        });
+        tokio::spawn(propose_loop(ingester.raft.clone(), rx, ingester.config.max_batch_bytes.0 as usize));
+        tokio::spawn(flush_loop(Arc::downgrade(&ingester), stop_rx));
+        Ok(ingester)
+    }
+
+    /// Proposes `push` (batched with concurrent ones) and returns once it is committed,
+    /// fsynced and applied.
+    pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
+        let bytes = push.streams.iter().flat_map(|s| s.entries.iter()).map(|e| e.size()).sum();
+        let (reply, rx) = oneshot::channel();
+        let sender = self.queue.lock().await.clone().ok_or(IngestError::ShuttingDown)?;
+        sender.send(Pending { push, bytes, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
+        let outcome = rx.await.map_err(|_| IngestError::ShuttingDown)?;
+        if self.over_size_limit() {
+            self.flush_wake.notify_one();
+        }
+        outcome
+    }
+
+    /// True when heads have grown past `max_head_bytes` or one head past `chunk_target_size`.
+    fn over_size_limit(&self) -> bool {
+        self.state.read().is_ok_and(|s| {
+            s.heads.bytes() >= self.config.max_head_bytes.0 as usize
+                || s.heads.largest_stream_bytes() >= self.config.chunk_target_size.0 as usize
+        })
+    }
+
+    /// Writes every head to chunk files now and returns once the flush is recorded.
+    pub async fn flush(&self) -> Result<(), IngestError> {
+        let _guard = self.flush_lock.lock().await;
+        let cut = {
+            let state = self.state.read().map_err(|_| IngestError::Raft("state lock poisoned".into()))?;
+            let first = state.heads.flushed_upto + 1;
+            state.heads.cut()?.map(|c| (first, c))
+        };
+        let Some((first, cut)) = cut else { return Ok(()) };
+        let started = Instant::now();
+        let mut files = Vec::with_capacity(cut.tenants.len());
+        for (tenant, batches, labels) in cut.tenants {
+            let min_ts = batches
+                .iter()
+                .filter_map(|b| store::chunk::column::<arrow::array::Int64Array>(b, store::schema::TS).ok())
+                .filter_map(arrow::compute::min)
+                .min()
+                .unwrap_or(0);
+            let day = chrono::DateTime::from_timestamp_nanos(min_ts).format("%Y-%m-%d");
+            let path = format!("{tenant}/chunks/{day}/{:04}-{first:020}-{:020}.parquet", self.shard, cut.upto);
+            let file = write_chunk(&self.store, &path, &batches).await?;
+            metrics::FLUSHED_BYTES.add(file.size);
+            metrics::FLUSHED_ROWS.add(file.rows);
+            files.push(FlushedFile { tenant, file, labels });
+        }
+        self.raft
+            .client_write(Command::Flushed { upto: cut.upto, files })
+            .await
+            .map_err(|e| IngestError::Raft(e.to_string()))?;
+        self.raft.trigger().snapshot().await.map_err(|e| IngestError::Raft(e.to_string()))?;
+        metrics::FLUSHES.inc();
+        metrics::FLUSH_SECONDS.observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    fn should_flush(&self, s: &FlushStats) -> bool {
+        if s.rows == 0 {
+            return false;
+        }
+        s.bytes >= self.config.max_head_bytes.0 as usize
+            || s.largest_stream_bytes >= self.config.chunk_target_size.0 as usize
+            || s.oldest_age.is_some_and(|a| a >= self.config.max_chunk_age.0)
+            || s.longest_idle.is_some_and(|i| i >= self.config.chunk_idle_period.0)
+    }
+
+    /// Stops taking pushes, flushes heads if configured, and stops Raft.
+    pub async fn shutdown(&self) -> Result<(), IngestError> {
+        self.queue.lock().await.take();
+        let _ = self.stop.send(true);
+        let flushed = if self.config.flush_on_shutdown { self.flush().await } else { Ok(()) };
+        self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))?;
+        if let Some(db) = &self.db {
+            db.flush_async().await.map_err(std::io::Error::other)?;
+        }
+        flushed
+    }
+
+}
+
+/// Drains the queue into proposals; at most [`PROPOSALS_IN_FLIGHT`] at once.
+async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiver<Pending>, max_batch_bytes: usize) {
+    let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        let mut bytes = batch[0].bytes;
+        while bytes < max_batch_bytes {
+            match rx.try_recv() {
+                Ok(p) => {
+                    bytes += p.bytes;
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            metrics::PROPOSALS.inc();
+            metrics::PROPOSED_PUSHES.add(batch.len() as u64);
+            let (pushes, replies): (Vec<TenantPush>, Vec<_>) = batch.into_iter().map(|p| (p.push, p.reply)).unzip();
+            let result = raft.client_write(Command::Push(pushes)).await;
+            drop(permit);
+            match result {
+                Ok(resp) => {
+                    let outcomes = match resp.data {
+                        ApplyResult::Push(o) => o,
+                        ApplyResult::None => Vec::new(),
+                    };
+                    let mut outcomes = outcomes.into_iter();
+                    for reply in replies {
+                        let r = outcomes.next().ok_or_else(|| IngestError::Raft("missing apply result".into()));
+                        let _ = reply.send(r);
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(IngestError::Raft(msg.clone())));
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Checks the flush conditions every `flush_check_period` until stopped.
+async fn flush_loop(ingester: std::sync::Weak<Shard>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let Some(i) = ingester.upgrade() else { return };
+        tokio::select! {
+            _ = tokio::time::sleep(i.config.flush_check_period.0) => {}
+            _ = i.flush_wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+        let stats = match i.state.read() {
+            Ok(s) => s.heads.flush_stats(Instant::now()),
+            Err(_) => return,
+        };
+        if i.should_flush(&stats)
+            && let Err(e) = i.flush().await
+        {
+            metrics::FLUSH_ERRORS.inc();
+            tracing::error!(error = %e, "flush failed; heads are kept and retried");
+        }
+    }
+}
+
+#[async_trait]
+impl IngestView for Shard {
+    async fn snapshot(&self, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, StoreError> {
+        let state = self
+            .state
+            .read()
+            .map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
+        state.heads.read(tenant, req)
+    }
+}

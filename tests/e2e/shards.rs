@@ -1,0 +1,80 @@
+//! A node with several hash-range shards (`ingester.shards`): pushes spread over every
+//! shard's Raft group and log, queries merge them exactly once, across flushes and a kill -9.
+
+use crate::harness::*;
+
+const STREAMS: i64 = 40;
+const PER_STREAM: i64 = 10;
+
+fn push_body(t: i64, round: i64) -> serde_json::Value {
+    let streams = (0..STREAMS)
+        .map(|s| {
+            let app = format!("app{s}");
+            json_stream(
+                &[("job", "shards"), ("app", app.as_str())],
+                (0..PER_STREAM).map(|i| jv(t + (round * PER_STREAM + i) * SEC + s, &format!("round={round} i={i}"))).collect(),
+            )
+        })
+        .collect();
+    json_push(streams)
+}
+
+async fn count(api: &Api, t: i64) -> i64 {
+    let rows = api.query_all(r#"{job="shards"}"#, t, t + 3600 * SEC, 500).await;
+    let n = rows.len() as i64;
+    let r = api
+        .get(
+            "/loki/api/v1/query",
+            &[("query", r#"sum(count_over_time({job="shards"}[2h]))"#.into()), ("time", (t + 3600 * SEC).to_string())],
+        )
+        .await;
+    r.expect(200, "instant count");
+    let v = r.json();
+    let metric: i64 = v["data"]["result"][0]["value"][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+    assert_eq!(metric, n, "the metric count and the log rows must agree: {}", r.body);
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_spread_over_shards_and_survive_kill9() {
+    let mut s = Skald::start(TestDir::new("shards"), &["--limits_config.discover_service_name=[]", "--ingester.shards=4"]);
+    let api = s.api();
+    let t = base_ts(30);
+    api.push_json(&push_body(t, 0)).await.expect(204, "push round 0");
+    assert_eq!(count(&api, t).await, STREAMS * PER_STREAM);
+
+    // Every shard has its own log, and the streams landed in more than one of them.
+    let raft = s.dir.data().join("raft");
+    let used = (0..4)
+        .filter(|i| {
+            let dir = raft.join(format!("segments-{i}"));
+            std::fs::read_dir(&dir).map(|d| d.filter_map(Result::ok).any(|e| e.metadata().is_ok_and(|m| m.len() > 1024))).unwrap_or(false)
+        })
+        .count();
+    assert!(used >= 2, "pushes should reach several shards' logs, found data in {used} of 4 under {}", raft.display());
+
+    // Flush (files per shard), push more (heads), and read both once.
+    api.flush().await;
+    api.push_json(&push_body(t, 1)).await.expect(204, "push round 1");
+    assert_eq!(count(&api, t).await, 2 * STREAMS * PER_STREAM);
+    // A retried push is idempotent in every shard.
+    api.push_json(&push_body(t, 1)).await.expect(204, "retry round 1");
+    assert_eq!(count(&api, t).await, 2 * STREAMS * PER_STREAM);
+
+    // kill -9 and restart with the same shard count: nothing acknowledged is lost.
+    s.kill9();
+    s.restart();
+    let api = s.api();
+    assert_eq!(count(&api, t).await, 2 * STREAMS * PER_STREAM);
+    let r = api.get("/loki/api/v1/series", &[("match[]", r#"{job="shards"}"#.into()), ("start", t.to_string()), ("end", (t + 3600 * SEC).to_string())]).await;
+    r.expect(200, "series");
+    assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(STREAMS as usize), "{}", r.body);
+
+    // Another shard count on the same data is refused with a clear message.
+    s.sigterm();
+    let mut args = base_args(&s.dir);
+    args.push("--ingester.shards=2".into());
+    let (status, _, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("task");
+    assert!(!status.success(), "a different shard count must not start");
+    assert!(err.contains("was written with 4 shards"), "{err}");
+}
