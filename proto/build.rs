@@ -11,6 +11,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_protos(&["proto/push.proto", "proto/raft.proto"], &["proto"])?;
+        .compile_protos(&["proto/push.proto", "proto/raft.proto", "proto/ingest.proto"], &["proto"])?;
     Ok(())
 }

@@ -86,7 +86,11 @@ pub async fn run(config: Config) -> Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let chunk_store = build_object_store(&config.common.storage, &data_dir)?;
     let object_store = chunk_store.store.clone();
-    let ingester = Ingester::start(&data_dir, chunk_store, config.ingester.clone())
+    let http = bind(&config.server.http_listen_address, config.server.http_listen_port, "server.http_listen_address/port").await?;
+    let grpc = bind(&config.server.grpc_listen_address, config.server.grpc_listen_port, "server.grpc_listen_address/port").await?;
+    let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
+    let peer_addr = format!("127.0.0.1:{}", grpc_addr.port());
+    let ingester = Ingester::start(&data_dir, chunk_store, config.ingester.clone(), &config.cluster, &peer_addr)
         .await
         .context("starting the ingester")?;
     let distributor = Arc::new(Distributor::new(ingester.clone(), config.limits_config.clone(), config.auth_enabled));
@@ -113,9 +117,6 @@ pub async fn run(config: Config) -> Result<()> {
         .route("/metrics", get(metrics))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo));
 
-    let http = bind(&config.server.http_listen_address, config.server.http_listen_port, "server.http_listen_address/port").await?;
-    let grpc = bind(&config.server.grpc_listen_address, config.server.grpc_listen_port, "server.grpc_listen_address/port").await?;
-    let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
     println!("skald: http listening on {http_addr}");
     println!("skald: grpc listening on {grpc_addr}");
 
@@ -132,6 +133,8 @@ pub async fn run(config: Config) -> Result<()> {
     let grpc_task = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(raft_ingest::grpc::pusher_service(distributor))
+            .add_service(raft_ingest::transport::RaftServer::new(ingester.groups()).into_service())
+            .add_service(raft_ingest::forward::ForwardServer::service(Arc::downgrade(&ingester)))
             .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {
                 let _ = grpc_stop.changed().await;
             }),

@@ -7,6 +7,8 @@
 //!
 //! * [`raft`]: the internal Raft transport between ingester nodes (`RaftTransport`): one
 //!   connection per node pair carries every group's messages, tagged with the group id.
+//! * [`ingest`]: push forwarding (`ShardIngest`): a shard's part of a push sent to the node
+//!   that leads the shard.
 
 /// Loki's `logproto` package: push messages and the `Pusher` service.
 #[allow(missing_docs, clippy::all)]
@@ -18,4 +20,10 @@ pub mod logproto {
 #[allow(missing_docs, clippy::all)]
 pub mod raft {
     tonic::include_proto!("skald.raft");
+}
+
+/// Skald's internal push forwarding: `ShardIngest` and its messages.
+#[allow(missing_docs, clippy::all)]
+pub mod ingest {
+    tonic::include_proto!("skald.ingest");
 }

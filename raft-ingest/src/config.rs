@@ -75,3 +75,24 @@ impl IngesterConfig {
         Ok(())
     }
 }
+
+/// `cluster:` settings: this node's identity and the nodes it forms shard groups with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// This node's id (default 1; must be among `seeds` when they are given).
+    pub node_id: u64,
+    /// The gRPC `host:port` other nodes reach this one at (default: 127.0.0.1 and the gRPC
+    /// listen port).
+    pub advertise_addr: String,
+    /// Every node of the cluster as `id@host:port` (gRPC); empty runs standalone.
+    pub seeds: Vec<String>,
+    /// Replicas per shard; 0 picks min(3, nodes) (default 0).
+    pub replication_factor: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { node_id: 1, advertise_addr: String::new(), seeds: Vec::new(), replication_factor: 0 }
+    }
+}

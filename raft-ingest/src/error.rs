@@ -9,6 +9,12 @@ pub enum IngestError {
     /// openraft reported a fatal error or refused a proposal.
     #[error("raft: {0}")]
     Raft(String),
+    /// This replica does not lead its group (the message names the leader if known).
+    #[error("not the shard leader: {0}")]
+    NotLeader(String),
+    /// No leader could take the write in time (the shard lacks a quorum or is electing).
+    #[error("{0}")]
+    Unavailable(String),
     /// The node is shutting down and takes no more writes.
     #[error("ingester is shutting down")]
     ShuttingDown,

@@ -1,14 +1,17 @@
-//! The ingester of a node: its shards, and the routing of every stream to its shard.
+//! The ingester of a node: its shard replicas, and the routing of every stream to its shard.
 //!
 //! Streams are placed by [`shard_key`] (tenant and labels) over `ingester.shards` equal
-//! hash ranges; each range is a [`Shard`] with its own openraft group, log, heads and
-//! flusher. A push touching several shards is proposed to all of them concurrently and
-//! answered when every one has committed; a read merges the shards' snapshots, which never
+//! hash ranges; each range is a [`Shard`]: one openraft group with its own log, heads and
+//! flusher, replicated on the nodes [`Placement`] names. A push touching several shards is
+//! sent to every shard's leader concurrently (proposed here when this node leads, forwarded
+//! over gRPC otherwise, retried while a leader is being elected) and answered when every one
+//! has committed. A read merges the snapshots of the shards this node holds, which never
 //! overlap because a stream lives in exactly one shard.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::{join_all, try_join_all};
@@ -19,30 +22,50 @@ use store::time::ByteSize;
 use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 
 use crate::command::{PushOutcome, TenantPush};
-use crate::config::{IngesterConfig, RaftLogStoreKind};
+use crate::config::{ClusterConfig, IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
+use crate::forward::forward;
 use crate::log_store::open_db;
 use crate::metrics;
-use crate::shard::Shard;
+use crate::placement::Placement;
+use crate::shard::{Shard, ShardNode};
+use crate::transport::{Channels, Groups, GrpcNetwork};
 
-/// A node's running shards.
+/// How long a push waits for a shard to have a leader before it fails with 503.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// Pause between attempts while a shard elects a leader.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// A node's running shard replicas.
 pub struct Ingester {
-    shards: Vec<Arc<Shard>>,
+    shards: BTreeMap<u64, Arc<Shard>>,
     ranges: EvenRanges,
+    placement: Placement,
+    channels: Channels,
+    groups: Groups,
 }
 
 impl std::fmt::Debug for Ingester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingester").field("shards", &self.shards.len()).finish()
+        f.debug_struct("Ingester").field("shards", &self.shards.len()).field("placement", &self.placement).finish()
     }
 }
 
 impl Ingester {
-    /// Starts every shard under `data_dir` and returns once each leads its group. Head size
-    /// limits (`max_head_bytes`) are split evenly between the shards.
-    pub async fn start(data_dir: &Path, store: ChunkStore, config: IngesterConfig) -> Result<Arc<Ingester>, IngestError> {
+    /// Starts this node's shard replicas under `data_dir`. `grpc_addr` is the address peers
+    /// reach this node at unless `cluster.advertise_addr` says otherwise. Standalone, it
+    /// returns once every shard leads its group; in a cluster, groups elect in the background.
+    /// Head size limits (`max_head_bytes`) are split evenly between the shards.
+    pub async fn start(
+        data_dir: &Path,
+        store: ChunkStore,
+        config: IngesterConfig,
+        cluster: &ClusterConfig,
+        grpc_addr: &str,
+    ) -> Result<Arc<Ingester>, IngestError> {
         metrics::register();
         let count = config.shards.max(1);
+        let placement = Placement::new(cluster, count, grpc_addr).map_err(IngestError::Layout)?;
         check_layout(&data_dir.join("raft"), count)?;
         let db = match config.raft_log_store {
             RaftLogStoreKind::Sled => Some(open_db(&data_dir.join("raft").join("sled"))?),
@@ -50,21 +73,38 @@ impl Ingester {
         };
         let mut per_shard = config.clone();
         per_shard.max_head_bytes = ByteSize(config.max_head_bytes.0 / count);
-        let shards = try_join_all((0..count).map(|i| Shard::start(data_dir, store.clone(), per_shard.clone(), i, db.clone()))).await?;
-        Ok(Arc::new(Ingester { shards, ranges: EvenRanges::new(count) }))
+        let channels = Channels::default();
+        let groups = Groups::default();
+        let local = placement.local_shards();
+        let started = try_join_all(local.iter().map(|&i| {
+            let node = ShardNode {
+                node_id: placement.node_id,
+                members: placement.members(i),
+                initialize: placement.initializes(i),
+                standalone: placement.standalone(),
+                network: GrpcNetwork::new(i, channels.clone()),
+                groups: groups.clone(),
+            };
+            Shard::start(data_dir, store.clone(), per_shard.clone(), i, db.clone(), node)
+        }))
+        .await?;
+        let shards = local.into_iter().zip(started).collect();
+        Ok(Arc::new(Ingester { shards, ranges: EvenRanges::new(count), placement, channels, groups }))
     }
 
-    /// The shards, in range order.
-    pub fn shards(&self) -> &[Arc<Shard>] {
+    /// This node's shard replicas by shard id.
+    pub fn shards(&self) -> &BTreeMap<u64, Arc<Shard>> {
         &self.shards
     }
 
-    /// Proposes `push` to the shards of its streams and returns once all have committed,
-    /// fsynced and applied their part.
+    /// The Raft groups this node serves, for the transport server.
+    pub fn groups(&self) -> Groups {
+        self.groups.clone()
+    }
+
+    /// Sends `push` to the leaders of its streams' shards and returns once all have
+    /// committed, fsynced and applied their part.
     pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
-        if self.shards.len() == 1 {
-            return self.shards[0].push(push).await;
-        }
         let mut parts: BTreeMap<u64, TenantPush> = BTreeMap::new();
         for stream in push.streams {
             let shard = self.ranges.range_of(shard_key(&push.tenant, &stream.labels));
@@ -74,7 +114,7 @@ impl Ingester {
                 .streams
                 .push(stream);
         }
-        let outcomes = try_join_all(parts.into_iter().map(|(shard, part)| self.shards[shard as usize].push(part))).await?;
+        let outcomes = try_join_all(parts.into_iter().map(|(shard, part)| self.push_shard(shard, part))).await?;
         let mut total = PushOutcome::default();
         for o in outcomes {
             total.accepted += o.accepted;
@@ -85,16 +125,59 @@ impl Ingester {
         Ok(total)
     }
 
+    /// Proposes `push` to `shard` here if this node leads it; `NotLeader` otherwise.
+    pub async fn push_local(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
+        let replica = self.shards.get(&shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
+        match replica.leader() {
+            Some((id, _)) if id == self.placement.node_id => replica.push(push).await,
+            Some((id, addr)) => Err(IngestError::NotLeader(format!("shard {shard} is led by node {id} at {addr}"))),
+            None => Err(IngestError::NotLeader(format!("shard {shard} has no leader yet"))),
+        }
+    }
+
+    /// Where to send `shard`'s writes: the leader this node knows of, or a replica that will.
+    fn route(&self, shard: u64, attempt: usize) -> Option<(u64, String)> {
+        if let Some(replica) = self.shards.get(&shard) {
+            return replica.leader();
+        }
+        let replicas = self.placement.replicas(shard);
+        let id = *replicas.get(attempt % replicas.len().max(1))?;
+        Some((id, self.placement.addr(id)?.to_string()))
+    }
+
+    /// Delivers one shard's part, retrying while the shard elects a leader.
+    async fn push_shard(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut attempt = 0;
+        loop {
+            let result = match self.route(shard, attempt) {
+                Some((id, _)) if id == self.placement.node_id => self.push_local(shard, push.clone()).await,
+                Some((_, addr)) => forward(&self.channels, &addr, shard, &push).await,
+                None => Err(IngestError::NotLeader(format!("shard {shard} has no leader yet"))),
+            };
+            match result {
+                Err(IngestError::NotLeader(why)) | Err(IngestError::Unavailable(why)) => {
+                    if Instant::now() >= deadline {
+                        return Err(IngestError::Unavailable(format!("shard {shard} could not take the write: {why}")));
+                    }
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Writes every shard's heads to chunk files now; returns once every flush is recorded.
     pub async fn flush(&self) -> Result<(), IngestError> {
-        try_join_all(self.shards.iter().map(|s| s.flush())).await?;
+        try_join_all(self.shards.values().map(|s| s.flush())).await?;
         Ok(())
     }
 
     /// Stops every shard (flushing heads if configured); the first error is returned after
     /// all shards were asked to stop.
     pub async fn shutdown(&self) -> Result<(), IngestError> {
-        join_all(self.shards.iter().map(|s| s.shutdown())).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+        join_all(self.shards.values().map(|s| s.shutdown())).await.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
     }
 }
@@ -138,7 +221,7 @@ fn check_layout(raft_dir: &Path, count: u64) -> Result<(), IngestError> {
 impl IngestView for Ingester {
     async fn snapshot(&self, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, StoreError> {
         let mut out = ReadSnapshot::default();
-        for shard in &self.shards {
+        for shard in self.shards.values() {
             let s = shard.snapshot(tenant, req).await?;
             out.streams.extend(s.streams);
             out.files.extend(s.files);

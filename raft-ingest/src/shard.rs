@@ -27,12 +27,26 @@ use crate::error::IngestError;
 use crate::heads::{FlushStats, HeadsConfig};
 use crate::log_store::{LogStore, open_db};
 use crate::metrics;
-use crate::network::LocalNetwork;
+use crate::transport::{Groups, GrpcNetwork};
 use crate::segment_log::SegmentLog;
 use crate::state_machine::{SharedState, StateMachine};
 
-/// This node's id in its groups.
-const NODE_ID: u64 = 1;
+/// How this node takes part in a shard's group.
+#[derive(Debug, Clone)]
+pub struct ShardNode {
+    /// This node's id.
+    pub node_id: u64,
+    /// The group's voters, used when this node initializes it.
+    pub members: BTreeMap<u64, BasicNode>,
+    /// Whether this node initializes a new group (its lowest-id replica).
+    pub initialize: bool,
+    /// Whether the group has this node as its only voter.
+    pub standalone: bool,
+    /// Clients to peers.
+    pub network: GrpcNetwork,
+    /// Where the transport server finds this group.
+    pub groups: Groups,
+}
 /// Proposals in flight at once: one being fsynced while the next one fills.
 const PROPOSALS_IN_FLIGHT: usize = 2;
 /// Pushes waiting for a proposal before new ones wait at the door.
@@ -62,14 +76,16 @@ pub struct Shard {
 
 impl Shard {
     /// Opens shard `shard`'s log and state under `data_dir` (the log in `db` when the sled
-    /// store is configured), starts Raft, the proposer and the flusher, and returns once
-    /// this node leads its group.
+    /// store is configured), starts Raft, the proposer and the flusher. A standalone node
+    /// returns once it leads the group and has replayed its log; in a cluster the group
+    /// elects its leader in the background.
     pub async fn start(
         data_dir: &Path,
         store: ChunkStore,
         config: IngesterConfig,
         shard: u64,
         db: Option<sled::Db>,
+        node: ShardNode,
     ) -> Result<Arc<Shard>, IngestError> {
         let raft_dir = data_dir.join("raft");
         let heads_config = HeadsConfig { out_of_order_window: config.max_chunk_age.0 / 2 };
@@ -95,29 +111,31 @@ impl Shard {
                     None => open_db(&raft_dir.join("sled"))?,
                 };
                 let log = LogStore::open(&db, shard)?;
-                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, Some(db))
+                (Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await, Some(db))
             }
             RaftLogStoreKind::Segments => {
                 let log = SegmentLog::open(&raft_dir.join(format!("segments-{shard}")))?;
-                (Raft::new(NODE_ID, raft_config, LocalNetwork, log, sm).await, None)
+                (Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await, None)
             }
         };
         let raft = raft.map_err(|e| IngestError::Raft(e.to_string()))?;
-        if !raft.is_initialized().await.map_err(|e| IngestError::Raft(e.to_string()))? {
-            let members = BTreeMap::from([(NODE_ID, BasicNode::new("127.0.0.1"))]);
-            raft.initialize(members).await.map_err(|e| IngestError::Raft(e.to_string()))?;
+        node.groups.insert(shard, raft.clone());
+        if node.initialize && !raft.is_initialized().await.map_err(|e| IngestError::Raft(e.to_string()))? {
+            raft.initialize(node.members.clone()).await.map_err(|e| IngestError::Raft(e.to_string()))?;
         }
-        raft.wait(Some(Duration::from_secs(30)))
-            .current_leader(NODE_ID, "single-node shard elects itself")
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
-        // Serve only once everything in the log is applied, so reads after a restart see
-        // every entry acknowledged before it.
-        let last_log = raft.metrics().borrow_watched().last_log_index;
-        raft.wait(Some(Duration::from_secs(300)))
-            .applied_index_at_least(last_log, "replay the log after restart")
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
+        if node.standalone {
+            raft.wait(Some(Duration::from_secs(30)))
+                .current_leader(node.node_id, "single-node shard elects itself")
+                .await
+                .map_err(|e| IngestError::Raft(e.to_string()))?;
+            // Serve only once everything in the log is applied, so reads after a restart see
+            // every entry acknowledged before it.
+            let last_log = raft.metrics().borrow_watched().last_log_index;
+            raft.wait(Some(Duration::from_secs(300)))
+                .applied_index_at_least(last_log, "replay the log after restart")
+                .await
+                .map_err(|e| IngestError::Raft(e.to_string()))?;
+        }
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
         let (stop, stop_rx) = watch::channel(false);
         let ingester = Arc::new(Shard {
@@ -151,6 +169,20 @@ impl Shard {
         outcome
     }
 
+    /// True when this replica leads its group.
+    pub fn is_leader(&self) -> bool {
+        let m = self.raft.metrics().borrow_watched().clone();
+        m.current_leader == Some(m.id)
+    }
+
+    /// The node this replica believes leads the group, and its address.
+    pub fn leader(&self) -> Option<(u64, String)> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let id = m.current_leader?;
+        let addr = m.membership_config.membership().get_node(&id).map(|n| n.addr.clone())?;
+        Some((id, addr))
+    }
+
     /// True when heads have grown past `max_head_bytes` or one head past `chunk_target_size`.
     fn over_size_limit(&self) -> bool {
         self.state.read().is_ok_and(|s| {
@@ -160,7 +192,11 @@ impl Shard {
     }
 
     /// Writes every head to chunk files now and returns once the flush is recorded.
+    /// Only the leader flushes: its `Flushed` entry drops the rows on every replica.
     pub async fn flush(&self) -> Result<(), IngestError> {
+        if !self.is_leader() {
+            return Ok(());
+        }
         let _guard = self.flush_lock.lock().await;
         let cut = {
             let state = self.state.read().map_err(|_| IngestError::Raft("state lock poisoned".into()))?;
@@ -254,9 +290,11 @@ async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiv
                     }
                 }
                 Err(e) => {
+                    let not_leader = e.forward_to_leader().is_some();
                     let msg = e.to_string();
                     for reply in replies {
-                        let _ = reply.send(Err(IngestError::Raft(msg.clone())));
+                        let err = if not_leader { IngestError::NotLeader(msg.clone()) } else { IngestError::Raft(msg.clone()) };
+                        let _ = reply.send(Err(err));
                     }
                 }
             }

@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod cluster;
 mod config;
 mod conformance;
 mod crash;
