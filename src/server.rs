@@ -107,6 +107,7 @@ pub async fn run(config: Config) -> Result<()> {
     });
     let app = Router::new()
         .merge(raft_ingest::http::router(distributor.clone()))
+        .merge(raft_ingest::status::router(ingester.clone()))
         .merge(query::router(query_state))
         .merge(
             Router::new()

@@ -29,6 +29,7 @@ use crate::log_store::open_db;
 use crate::metrics;
 use crate::placement::Placement;
 use crate::shard::{Shard, ShardNode};
+use crate::status::{ClusterStatus, NodeStatus, ShardStatus};
 use crate::transport::{Channels, Groups, GrpcNetwork};
 
 /// How long a push waits for a shard to have a leader before it fails with 503.
@@ -95,6 +96,33 @@ impl Ingester {
     /// This node's shard replicas by shard id.
     pub fn shards(&self) -> &BTreeMap<u64, Arc<Shard>> {
         &self.shards
+    }
+
+    /// Nodes and shards as this node sees them.
+    pub fn status(&self) -> ClusterStatus {
+        let nodes = self.placement.nodes.iter().map(|(id, addr)| NodeStatus { id: *id, addr: addr.clone() }).collect();
+        let shards = (0..self.placement.shards)
+            .map(|shard| {
+                let replicas = self.placement.replicas(shard);
+                match self.shards.get(&shard) {
+                    Some(s) => {
+                        let v = s.raft_view();
+                        ShardStatus {
+                            shard,
+                            replicas,
+                            local: true,
+                            leader: v.leader,
+                            term: Some(v.term),
+                            last_log_index: v.last_log_index,
+                            applied_index: v.applied_index,
+                            lag: v.lag,
+                        }
+                    }
+                    None => ShardStatus { shard, replicas, local: false, leader: None, term: None, last_log_index: None, applied_index: None, lag: Vec::new() },
+                }
+            })
+            .collect();
+        ClusterStatus { node_id: self.placement.node_id, nodes, shards }
     }
 
     /// The Raft groups this node serves, for the transport server.

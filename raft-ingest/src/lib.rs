@@ -43,6 +43,7 @@ pub mod transport;
 pub mod segment_log;
 pub mod shard;
 pub mod state_machine;
+pub mod status;
 pub mod validate;
 
 #[cfg(test)]

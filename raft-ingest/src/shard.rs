@@ -47,6 +47,8 @@ pub struct ShardNode {
     /// Where the transport server finds this group.
     pub groups: Groups,
 }
+/// How long a clustered shard tries to flush on shutdown.
+const CLUSTER_SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 /// Proposals in flight at once: one being fsynced while the next one fills.
 const PROPOSALS_IN_FLIGHT: usize = 2;
 /// Pushes waiting for a proposal before new ones wait at the door.
@@ -56,6 +58,21 @@ struct Pending {
     push: TenantPush,
     bytes: usize,
     reply: oneshot::Sender<Result<PushOutcome, IngestError>>,
+}
+
+/// One replica's view of its group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftView {
+    /// The leader it knows of.
+    pub leader: Option<u64>,
+    /// Current term.
+    pub term: u64,
+    /// Last log index.
+    pub last_log_index: Option<u64>,
+    /// Last applied index.
+    pub applied_index: Option<u64>,
+    /// On the leader: entries each follower is behind.
+    pub lag: Vec<(u64, u64)>,
 }
 
 /// A running ingest shard.
@@ -69,6 +86,8 @@ pub struct Shard {
     store: ChunkStore,
     config: IngesterConfig,
     shard: u64,
+    /// The group has this node as its only voter.
+    standalone: bool,
     stop: watch::Sender<bool>,
     /// Wakes the flusher as soon as a push takes heads past a size limit.
     flush_wake: Notify,
@@ -147,6 +166,7 @@ impl Shard {
             store,
             config,
             shard,
+            standalone: node.standalone,
             stop,
             flush_wake: Notify::new(),
         });
@@ -167,6 +187,19 @@ impl Shard {
             self.flush_wake.notify_one();
         }
         outcome
+    }
+
+    /// This replica's view of the group: leader, term, log and applied indexes, and on the
+    /// leader each follower's lag in entries.
+    pub fn raft_view(&self) -> RaftView {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let last = m.last_log_index.unwrap_or(0);
+        let lag = m
+            .replication
+            .as_ref()
+            .map(|r| r.iter().filter(|(id, _)| **id != m.id).map(|(id, matched)| (*id, last.saturating_sub(matched.map(|l| l.index).unwrap_or(0)))).collect())
+            .unwrap_or_default();
+        RaftView { leader: m.current_leader, term: m.current_term, last_log_index: m.last_log_index, applied_index: m.last_applied.map(|l| l.index), lag }
     }
 
     /// True when this replica leads its group.
@@ -244,7 +277,19 @@ impl Shard {
     pub async fn shutdown(&self) -> Result<(), IngestError> {
         self.queue.lock().await.take();
         let _ = self.stop.send(true);
-        let flushed = if self.config.flush_on_shutdown { self.flush().await } else { Ok(()) };
+        let flushed = match (self.config.flush_on_shutdown, self.standalone) {
+            (false, _) => Ok(()),
+            (true, true) => self.flush().await,
+            // In a cluster the peers may be stopping too and a flush could wait forever for a
+            // quorum; the unflushed rows are safe in the replicated log either way.
+            (true, false) => match tokio::time::timeout(CLUSTER_SHUTDOWN_FLUSH, self.flush()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!(shard = self.shard, "shutdown flush found no quorum; heads stay in the Raft log");
+                    Ok(())
+                }
+            },
+        };
         self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))?;
         if let Some(db) = &self.db {
             db.flush_async().await.map_err(std::io::Error::other)?;

@@ -99,3 +99,94 @@ async fn three_nodes_replicate_and_survive_a_kill() {
     let rows = rows_eventually(&nodes[0].api(), t, acked.len() * 8).await;
     assert_eq!(rows.len(), acked.len() * 8, "the restarted node catches up");
 }
+
+/// Runs `deploy/local-cluster.sh` with `env`; returns (success, stdout + stderr).
+fn local_cluster(cmd: &str, env: &[(&str, String)]) -> (bool, String) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local-cluster.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(cmd)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .expect("run local-cluster.sh");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A base port such that base+1..=base+n are free.
+fn free_base(n: u16) -> u16 {
+    for _ in 0..200 {
+        let base = free_port().saturating_sub(n + 1).max(1024);
+        if (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free port range");
+}
+
+/// Stops the script's cluster even when the test fails.
+struct Down(Vec<(&'static str, String)>);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = local_cluster("down", &self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_cluster_script_up_and_down() {
+    let dir = TestDir::new("local-cluster");
+    let http = free_base(3);
+    let grpc = free_base(3);
+    let env = vec![
+        ("CLUSTER_DIR", dir.path.join("cluster").display().to_string()),
+        ("NODES", "3".to_string()),
+        ("BASE_HTTP_PORT", http.to_string()),
+        ("BASE_GRPC_PORT", grpc.to_string()),
+        ("SKALD_BIN", bin()),
+    ];
+    let guard = Down(env.clone());
+    let (ok, out) = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || local_cluster("up", &env)
+    })
+    .await
+    .expect("up task");
+    assert!(ok, "local-cluster.sh up failed:\n{out}");
+    for i in 1..=3 {
+        let node = dir.path.join(format!("cluster/node-{i}"));
+        for f in ["config.yaml", "pid", "skald.log", "data"] {
+            assert!(node.join(f).exists(), "node-{i}/{f} missing");
+        }
+    }
+
+    // Every shard has a leader; the status page renders; auth is on; data flows across nodes.
+    let api1 = Api::new(&format!("http://127.0.0.1:{}", http + 1));
+    let status = api1.get("/cluster/status", &[]).await;
+    status.expect(200, "status");
+    let v = status.json();
+    let shards = v["shards"].as_array().cloned().unwrap_or_default();
+    assert_eq!(shards.len(), 3, "{}", status.body);
+    assert!(shards.iter().all(|s| s["leader"].is_u64()), "{}", status.body);
+    let ring = api1.get("/ring", &[]).await;
+    ring.expect(200, "ring");
+    assert!(ring.body.contains("<table") && ring.body.contains("leader"), "{}", ring.body);
+    let t = base_ts(5);
+    api1.push_json(&body(0, t)).await.expect(401, "auth is on");
+    api1.tenant("dev").push_json(&body(0, t)).await.expect(204, "push via node 1");
+    let api3 = Api::new(&format!("http://127.0.0.1:{}", http + 3)).tenant("dev");
+    assert_eq!(rows_eventually(&api3, t, 8).await.len(), 8, "node 3 serves what node 1 took");
+
+    let (ok, out) = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || local_cluster("down", &env)
+    })
+    .await
+    .expect("down task");
+    assert!(ok, "local-cluster.sh down failed:\n{out}");
+    for i in 1..=3 {
+        assert!(!dir.path.join(format!("cluster/node-{i}/pid")).exists(), "pid file of node {i} left behind");
+    }
+    assert!(api1.try_push_json(&body(1, t)).await.is_err(), "nodes must be stopped after down");
+    drop(guard);
+}

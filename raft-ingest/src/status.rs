@@ -1,0 +1,112 @@
+//! Cluster status: nodes, shards, leaders, terms, log indexes and replication lag, as JSON
+//! (`GET /cluster/status`) and as a readable HTML table (`GET /ring`, or JSON there too with
+//! `Accept: application/json`).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::ingester::Ingester;
+
+/// One node of the cluster.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// Node id.
+    pub id: u64,
+    /// gRPC address.
+    pub addr: String,
+}
+
+/// One shard as this node sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShardStatus {
+    /// Shard (and group) id.
+    pub shard: u64,
+    /// Replica node ids.
+    pub replicas: Vec<u64>,
+    /// Whether this node holds a replica (the fields below are known only then).
+    pub local: bool,
+    /// The leader this replica knows of.
+    pub leader: Option<u64>,
+    /// Current Raft term.
+    pub term: Option<u64>,
+    /// Last log index on this replica.
+    pub last_log_index: Option<u64>,
+    /// Last applied index on this replica.
+    pub applied_index: Option<u64>,
+    /// On the leader: entries each follower is behind (`last_log_index` - matched).
+    pub lag: Vec<(u64, u64)>,
+}
+
+/// What `/cluster/status` answers.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// This node's id.
+    pub node_id: u64,
+    /// Every node.
+    pub nodes: Vec<NodeStatus>,
+    /// Every shard.
+    pub shards: Vec<ShardStatus>,
+}
+
+async fn status_json(State(i): State<Arc<Ingester>>) -> Json<ClusterStatus> {
+    Json(i.status())
+}
+
+async fn ring(State(i): State<Arc<Ingester>>, headers: HeaderMap) -> Response {
+    let s = i.status();
+    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Json(s).into_response();
+    }
+    Html(render_html(&s)).into_response()
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The status as an HTML page with a nodes table and a shards table.
+pub fn render_html(s: &ClusterStatus) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Skald cluster</title></head><body><h1>Skald cluster (node {})</h1>",
+        s.node_id
+    );
+    out.push_str("<h2>Nodes</h2><table border=\"1\"><tr><th>id</th><th>address</th></tr>");
+    for n in &s.nodes {
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", n.id, html_escape(&n.addr));
+    }
+    out.push_str("</table><h2>Shards</h2><table border=\"1\"><tr><th>shard</th><th>replicas</th><th>leader</th><th>term</th><th>last log index</th><th>applied</th><th>follower lag</th></tr>");
+    for sh in &s.shards {
+        let replicas: Vec<String> = sh.replicas.iter().map(u64::to_string).collect();
+        let lag: Vec<String> = sh.lag.iter().map(|(n, l)| format!("{n}: {l}")).collect();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            sh.shard,
+            replicas.join(", "),
+            opt(sh.leader),
+            opt(sh.term),
+            opt(sh.last_log_index),
+            opt(sh.applied_index),
+            lag.join(", ")
+        );
+    }
+    out.push_str("</table></body></html>");
+    out
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `GET /cluster/status` and `GET /ring`.
+pub fn router(ingester: Arc<Ingester>) -> Router {
+    Router::new().route("/cluster/status", get(status_json)).route("/ring", get(ring)).with_state(ingester)
+}
