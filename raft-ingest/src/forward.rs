@@ -1,12 +1,17 @@
-//! Push forwarding between nodes (`proto::ingest::ShardIngest`): the receiving service, and
-//! the client a node uses to hand a shard's part of a push to the shard's leader.
+//! Shard access between nodes (`proto::ingest::ShardIngest`): a node sends a shard's part
+//! of a push, or a read, to the node that leads the shard. The receiving service serves
+//! only shards this node leads and answers `not_leader` otherwise, so requests never bounce
+//! between nodes; the sender retries elsewhere.
 
 use std::sync::Weak;
+use std::time::Duration;
 
 use proto::ingest::shard_ingest_client::ShardIngestClient;
 use proto::ingest::shard_ingest_server::{ShardIngest, ShardIngestServer};
-use proto::ingest::shard_push_reply::Result as Reply;
-use proto::ingest::{ShardPush, ShardPushReply};
+use proto::ingest::shard_reply::Result as Reply;
+use proto::ingest::{ShardPush, ShardRead, ShardReply};
+use store::view::ReadSnapshot;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::command::{PushOutcome, TenantPush};
@@ -14,8 +19,12 @@ use crate::error::IngestError;
 use crate::ingester::Ingester;
 use crate::transport::codec::{decode, encode};
 use crate::transport::{Channels, MAX_MESSAGE};
+use crate::wire::{WireRead, WireSnapshot};
 
-/// Takes forwarded pushes for the shards this node leads.
+/// Deadline of one forwarded request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves pushes and reads for the shards this node leads.
 #[derive(Debug, Clone)]
 pub struct ForwardServer {
     ingester: Weak<Ingester>,
@@ -28,13 +37,25 @@ impl ForwardServer {
     }
 }
 
-fn reply(result: Reply) -> Response<ShardPushReply> {
-    Response::new(ShardPushReply { result: Some(result) })
+fn reply(result: Reply) -> Response<ShardReply> {
+    Response::new(ShardReply { result: Some(result) })
+}
+
+/// The reply for a local result.
+fn answer<T: serde::Serialize>(result: Result<T, IngestError>) -> Response<ShardReply> {
+    match result {
+        Ok(v) => match encode(&v) {
+            Ok(bytes) => reply(Reply::Payload(bytes)),
+            Err(e) => reply(Reply::Error(e.to_string())),
+        },
+        Err(IngestError::NotLeader(m)) => reply(Reply::NotLeader(m)),
+        Err(e) => reply(Reply::Error(e.to_string())),
+    }
 }
 
 #[tonic::async_trait]
 impl ShardIngest for ForwardServer {
-    async fn push(&self, request: Request<ShardPush>) -> Result<Response<ShardPushReply>, Status> {
+    async fn push(&self, request: Request<ShardPush>) -> Result<Response<ShardReply>, Status> {
         let msg = request.into_inner();
         let Some(ingester) = self.ingester.upgrade() else {
             return Ok(reply(Reply::Error("ingester is shutting down".into())));
@@ -43,29 +64,58 @@ impl ShardIngest for ForwardServer {
             Ok(p) => p,
             Err(e) => return Ok(reply(Reply::Error(e.to_string()))),
         };
-        Ok(match ingester.push_local(msg.shard, push).await {
-            Ok(outcome) => match encode(&outcome) {
-                Ok(bytes) => reply(Reply::Outcome(bytes)),
-                Err(e) => reply(Reply::Error(e.to_string())),
-            },
-            Err(IngestError::NotLeader(m)) => reply(Reply::NotLeader(m)),
-            Err(e) => reply(Reply::Error(e.to_string())),
-        })
+        Ok(answer(ingester.push_local(msg.shard, push).await))
+    }
+
+    async fn read(&self, request: Request<ShardRead>) -> Result<Response<ShardReply>, Status> {
+        let msg = request.into_inner();
+        let Some(ingester) = self.ingester.upgrade() else {
+            return Ok(reply(Reply::Error("ingester is shutting down".into())));
+        };
+        let wire: WireRead = match decode(&msg.request) {
+            Ok(w) => w,
+            Err(e) => return Ok(reply(Reply::Error(e.to_string()))),
+        };
+        let req = match wire.request() {
+            Ok(r) => r,
+            Err(e) => return Ok(reply(Reply::Error(e))),
+        };
+        let result = ingester.read_local(msg.shard, &wire.tenant, &req).await;
+        Ok(answer(result.and_then(|s| WireSnapshot::new(s).map_err(IngestError::Raft))))
     }
 }
 
-/// Sends `push` for `shard` to the node at `addr`; `NotLeader` when that node does not lead.
-pub async fn forward(channels: &Channels, addr: &str, shard: u64, push: &TenantPush) -> Result<PushOutcome, IngestError> {
+fn client(channels: &Channels, addr: &str) -> Result<ShardIngestClient<Channel>, IngestError> {
     let channel = channels.get(addr).map_err(IngestError::Unavailable)?;
-    let payload = encode(push).map_err(|e| IngestError::Raft(e.to_string()))?;
-    let mut client = ShardIngestClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
-    let mut req = Request::new(ShardPush { shard, push: payload });
-    req.set_timeout(std::time::Duration::from_secs(10));
-    let resp = client.push(req).await.map_err(|s| IngestError::NotLeader(format!("node at {addr}: {}", s.message())))?;
+    Ok(ShardIngestClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+}
+
+/// The payload of a reply; `NotLeader` (retry elsewhere) for a refusal or a transport failure.
+fn payload(addr: &str, resp: Result<Response<ShardReply>, Status>) -> Result<Vec<u8>, IngestError> {
+    let resp = resp.map_err(|s| IngestError::NotLeader(format!("node at {addr}: {}", s.message())))?;
     match resp.into_inner().result {
-        Some(Reply::Outcome(bytes)) => decode(&bytes).map_err(|e| IngestError::Raft(e.to_string())),
+        Some(Reply::Payload(bytes)) => Ok(bytes),
         Some(Reply::NotLeader(m)) => Err(IngestError::NotLeader(m)),
         Some(Reply::Error(m)) => Err(IngestError::Raft(format!("node at {addr}: {m}"))),
         None => Err(IngestError::Raft(format!("node at {addr}: empty reply"))),
     }
+}
+
+/// Sends `push` for `shard` to the node at `addr`.
+pub async fn forward_push(channels: &Channels, addr: &str, shard: u64, push: &TenantPush) -> Result<PushOutcome, IngestError> {
+    let payload_bytes = encode(push).map_err(|e| IngestError::Raft(e.to_string()))?;
+    let mut req = Request::new(ShardPush { shard, push: payload_bytes });
+    req.set_timeout(REQUEST_TIMEOUT);
+    let resp = client(channels, addr)?.push(req).await;
+    decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
+}
+
+/// Reads `shard` from the node at `addr` (which answers only if it leads the shard).
+pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &WireRead) -> Result<ReadSnapshot, IngestError> {
+    let request = encode(read).map_err(|e| IngestError::Raft(e.to_string()))?;
+    let mut req = Request::new(ShardRead { shard, request });
+    req.set_timeout(REQUEST_TIMEOUT);
+    let resp = client(channels, addr)?.read(req).await;
+    let wire: WireSnapshot = decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))?;
+    wire.snapshot().map_err(IngestError::Raft)
 }

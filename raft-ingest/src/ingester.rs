@@ -5,8 +5,9 @@
 //! flusher, replicated on the nodes [`Placement`] names. A push touching several shards is
 //! sent to every shard's leader concurrently (proposed here when this node leads, forwarded
 //! over gRPC otherwise, retried while a leader is being elected) and answered when every one
-//! has committed. A read merges the snapshots of the shards this node holds, which never
-//! overlap because a stream lives in exactly one shard.
+//! has committed. A read asks every shard's leader for a snapshot after a read index
+//! (locally or over gRPC) and merges them; they never overlap because a stream lives in
+//! exactly one shard.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,7 +25,8 @@ use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 use crate::command::{PushOutcome, TenantPush};
 use crate::config::{ClusterConfig, IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
-use crate::forward::forward;
+use crate::forward::{forward_push, forward_read};
+use crate::wire::WireRead;
 use crate::log_store::open_db;
 use crate::metrics;
 use crate::placement::Placement;
@@ -36,6 +38,27 @@ use crate::transport::{Channels, Groups, GrpcNetwork};
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Pause between attempts while a shard elects a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// An operation that must run on a shard's leader.
+enum ShardOp<'a> {
+    /// Propose a push.
+    Push(&'a TenantPush),
+    /// Take a linearizable snapshot.
+    Read {
+        /// Tenant.
+        tenant: &'a str,
+        /// The request, compiled.
+        req: &'a SnapshotRequest,
+        /// The request, as sent to another node.
+        wire: &'a WireRead,
+    },
+}
+
+/// What a [`ShardOp`] produced.
+enum ShardOut {
+    Pushed(PushOutcome),
+    Read(ReadSnapshot),
+}
 
 /// A node's running shard replicas.
 pub struct Ingester {
@@ -173,26 +196,63 @@ impl Ingester {
         Some((id, self.placement.addr(id)?.to_string()))
     }
 
-    /// Delivers one shard's part, retrying while the shard elects a leader.
-    async fn push_shard(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
+    /// Runs `op` on `shard`'s leader: here when this node leads it, over gRPC otherwise
+    /// (to the leader this node knows of, or to each replica in turn), retrying on
+    /// `NotLeader` while the shard elects a leader.
+    async fn on_leader(&self, shard: u64, op: ShardOp<'_>) -> Result<ShardOut, IngestError> {
         let deadline = Instant::now() + LEADER_WAIT;
         let mut attempt = 0;
         loop {
             let result = match self.route(shard, attempt) {
-                Some((id, _)) if id == self.placement.node_id => self.push_local(shard, push.clone()).await,
-                Some((_, addr)) => forward(&self.channels, &addr, shard, &push).await,
+                Some((id, _)) if id == self.placement.node_id => match &op {
+                    ShardOp::Push(p) => self.push_local(shard, (*p).clone()).await.map(ShardOut::Pushed),
+                    ShardOp::Read { tenant, req, .. } => self.read_local(shard, tenant, req).await.map(ShardOut::Read),
+                },
+                Some((_, addr)) => match &op {
+                    ShardOp::Push(p) => forward_push(&self.channels, &addr, shard, p).await.map(ShardOut::Pushed),
+                    ShardOp::Read { wire, .. } => forward_read(&self.channels, &addr, shard, wire).await.map(ShardOut::Read),
+                },
                 None => Err(IngestError::NotLeader(format!("shard {shard} has no leader yet"))),
             };
             match result {
                 Err(IngestError::NotLeader(why)) | Err(IngestError::Unavailable(why)) => {
                     if Instant::now() >= deadline {
-                        return Err(IngestError::Unavailable(format!("shard {shard} could not take the write: {why}")));
+                        return Err(IngestError::Unavailable(format!("shard {shard} has no reachable leader: {why}")));
                     }
                     attempt += 1;
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// Delivers one shard's part of a push.
+    async fn push_shard(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
+        match self.on_leader(shard, ShardOp::Push(&push)).await? {
+            ShardOut::Pushed(o) => Ok(o),
+            ShardOut::Read(_) => Err(IngestError::Raft("internal: a push answered with a read".into())),
+        }
+    }
+
+    /// Reads `shard` here after confirming leadership (read index); `NotLeader` otherwise.
+    pub async fn read_local(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, IngestError> {
+        let replica = self.shards.get(&shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
+        if !self.placement.standalone() {
+            if !replica.is_leader() {
+                return Err(IngestError::NotLeader(format!("node {} does not lead shard {shard}", self.placement.node_id)));
+            }
+            replica.linearize().await?;
+        }
+        Ok(replica.snapshot(tenant, req).await?)
+    }
+
+    /// A linearizable snapshot of one shard, from its leader.
+    async fn read_shard(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, IngestError> {
+        let wire = WireRead::new(tenant, req);
+        match self.on_leader(shard, ShardOp::Read { tenant, req, wire: &wire }).await? {
+            ShardOut::Read(s) => Ok(s),
+            ShardOut::Pushed(_) => Err(IngestError::Raft("internal: a read answered with a push outcome".into())),
         }
     }
 
@@ -247,10 +307,14 @@ fn check_layout(raft_dir: &Path, count: u64) -> Result<(), IngestError> {
 
 #[async_trait]
 impl IngestView for Ingester {
+    /// Every shard's snapshot from its leader (read index), so a read sees every push
+    /// acknowledged before it started; shards are read concurrently.
     async fn snapshot(&self, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, StoreError> {
         let mut out = ReadSnapshot::default();
-        for shard in self.shards.values() {
-            let s = shard.snapshot(tenant, req).await?;
+        let parts = try_join_all((0..self.placement.shards).map(|shard| self.read_shard(shard, tenant, req)))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        for s in parts {
             out.streams.extend(s.streams);
             out.files.extend(s.files);
             out.heads.extend(s.heads);

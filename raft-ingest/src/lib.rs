@@ -45,6 +45,7 @@ pub mod shard;
 pub mod state_machine;
 pub mod status;
 pub mod validate;
+pub mod wire;
 
 #[cfg(test)]
 mod testutil;

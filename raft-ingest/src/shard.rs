@@ -202,6 +202,17 @@ impl Shard {
         RaftView { leader: m.current_leader, term: m.current_term, last_log_index: m.last_log_index, applied_index: m.last_applied.map(|l| l.index), lag }
     }
 
+    /// Confirms with a quorum that this replica still leads and waits until everything
+    /// committed before now is applied (read index), so a read that follows sees every
+    /// acknowledged write.
+    pub async fn linearize(&self) -> Result<(), IngestError> {
+        match self.raft.ensure_linearizable(openraft::ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.forward_to_leader().is_some() => Err(IngestError::NotLeader(e.to_string())),
+            Err(e) => Err(IngestError::NotLeader(format!("shard {} cannot confirm leadership: {e}", self.shard))),
+        }
+    }
+
     /// True when this replica leads its group.
     pub fn is_leader(&self) -> bool {
         let m = self.raft.metrics().borrow_watched().clone();

@@ -1,6 +1,7 @@
 //! Three `skald` processes on 127.0.0.1 forming replicated shard groups (static
-//! `cluster.seeds`, replication factor 3): pushes through any node are forwarded to the
-//! shard leaders and replicated; after `kill -9` of a node the other two keep accepting
+//! `cluster.seeds`): pushes through any node are forwarded to the shard leaders and
+//! replicated; reads through any node go to the shard leaders (read index), so they see every
+//! push acknowledged before them; after `kill -9` of a node the other two keep accepting
 //! pushes, and every acknowledged entry is on the survivors exactly once.
 
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-fn start_cluster() -> Vec<Skald> {
+fn start_cluster(rf: u64, shards: u64) -> Vec<Skald> {
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
     let seeds: Vec<String> = ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
     let seeds = format!("--cluster.seeds=[{}]", seeds.join(","));
@@ -26,8 +27,8 @@ fn start_cluster() -> Vec<Skald> {
                 format!("--server.grpc_listen_port={}", ports[i]),
                 format!("--cluster.node_id={}", i + 1),
                 seeds.clone(),
-                "--cluster.replication_factor=3".into(),
-                "--ingester.shards=2".into(),
+                format!("--cluster.replication_factor={rf}"),
+                format!("--ingester.shards={shards}"),
                 "--limits_config.discover_service_name=[]".into(),
             ]);
             Skald::start_raw(dir, args)
@@ -59,7 +60,7 @@ async fn rows_eventually(api: &Api, t: i64, want: usize) -> Vec<Row> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_and_survive_a_kill() {
-    let mut nodes = start_cluster();
+    let mut nodes = start_cluster(3, 2);
     let t = base_ts(20);
     let mut acked: Vec<i64> = Vec::new();
 
@@ -131,6 +132,29 @@ impl Drop for Down {
     fn drop(&mut self) {
         let _ = local_cluster("down", &self.0);
     }
+}
+
+/// Every entry of `{job="cluster"}`, read through `api` right now.
+async fn rows_now(api: &Api, t: i64) -> Vec<Row> {
+    api.query_all(r#"{job="cluster"}"#, t, t + 3600 * SEC, 1000).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_are_linearizable_and_reach_remote_shards() {
+    // Replication factor 2 over 3 nodes and 3 shards: every node lacks a replica of one shard.
+    let nodes = start_cluster(2, 3);
+    let t = base_ts(25);
+    for round in 0..9 {
+        let writer = &nodes[(round % 3) as usize];
+        writer.api().push_json(&body(round, t)).await.expect(204, &format!("push {round}"));
+        // Read through another node at once: it must see everything acknowledged so far.
+        let reader = &nodes[((round + 1) % 3) as usize];
+        let rows = rows_now(&reader.api(), t).await;
+        assert_eq!(rows.len() as i64, (round + 1) * 8, "read after push {round} through node {}", (round + 1) % 3 + 1);
+    }
+    let status = nodes[0].api().get("/cluster/status", &[]).await.json();
+    let remote = status["shards"].as_array().map(|s| s.iter().filter(|x| x["local"] == false).count()).unwrap_or(0);
+    assert_eq!(remote, 1, "node 1 holds replicas of two of the three shards: {status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
