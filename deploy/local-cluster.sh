@@ -8,7 +8,9 @@
 # Environment: CLUSTER_DIR (default ./local-cluster), NODES (default 3), BASE_HTTP_PORT
 # (default 3100; node i, counted from 1, listens on BASE_HTTP_PORT + i), BASE_GRPC_PORT
 # (default 9095, likewise), SHARDS (default NODES), SKALD_BIN (default: a release build of
-# this repository). Node i keeps its config, data, log and pid file in $CLUSTER_DIR/node-$i/.
+# this repository), SKALD_FLAGS (extra flags for every node, e.g.
+# --limits_config.reject_old_samples=false). Node i keeps its config, data, log and pid file
+# in $CLUSTER_DIR/node-$i/.
 # Every node runs every role with auth_enabled: true (send X-Scope-OrgID).
 set -euo pipefail
 CLUSTER_DIR=${CLUSTER_DIR:-./local-cluster}
@@ -71,7 +73,8 @@ cluster:
   node_id: $i
   seeds: $seeds_list
 YAML
-    nohup "$bin" --config.file="$dir/config.yaml" > "$dir/skald.log" 2>&1 &
+    # shellcheck disable=SC2086
+    nohup "$bin" --config.file="$dir/config.yaml" ${SKALD_FLAGS:-} > "$dir/skald.log" 2>&1 &
     echo $! > "$dir/pid"
   done
   for i in $(seq 1 "$NODES"); do

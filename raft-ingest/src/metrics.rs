@@ -28,6 +28,22 @@ pub static FLUSH_ERRORS: Counter = Counter::new("skald_flush_errors_total", "Fai
 pub static FLUSHED_BYTES: Counter = Counter::new("skald_flushed_bytes_total", "Bytes of chunk files written.");
 /// Rows written to chunk files.
 pub static FLUSHED_ROWS: Counter = Counter::new("skald_flushed_rows_total", "Entries written to chunk files.");
+/// Leader changes seen by this node's replicas (elections anywhere in their groups).
+pub static LEADER_CHANGES: Counter = Counter::new("skald_raft_leader_changes_total", "Leader changes seen by this node's shard replicas.");
+/// Elections won by this node's replicas.
+pub static ELECTIONS_WON: Counter = Counter::new("skald_raft_elections_won_total", "Times a shard replica on this node became leader.");
+/// Log entries known committed by this node's replicas.
+pub static COMMITTED_ENTRIES: Counter = Counter::new("skald_raft_committed_entries_total", "Log entries this node's replicas know are committed.");
+/// Log entries applied by this node's replicas (committed minus applied is the apply lag).
+pub static APPLIED_ENTRIES: Counter = Counter::new("skald_raft_applied_entries_total", "Log entries applied by this node's replicas.");
+/// Snapshots streamed to other replicas.
+pub static SNAPSHOTS_SENT: Counter = Counter::new("skald_raft_snapshots_sent_total", "Snapshots streamed to lagging or new replicas.");
+/// Bytes of snapshots streamed to other replicas.
+pub static SNAPSHOT_BYTES_SENT: Counter = Counter::new("skald_raft_snapshot_bytes_sent_total", "Bytes of snapshots streamed to other replicas.");
+/// Snapshots received and installed.
+pub static SNAPSHOTS_RECEIVED: Counter = Counter::new("skald_raft_snapshots_received_total", "Snapshots received from leaders and installed.");
+/// Time from proposing a batch to its commit and apply on the leader.
+pub static COMMIT_SECONDS: Histogram = Histogram::new("skald_raft_commit_duration_seconds", "Proposal to commit and apply on the leader.");
 /// Push latency.
 pub static PUSH_SECONDS: Histogram = Histogram::new("skald_push_duration_seconds", "Push request latency.");
 /// Flush latency.
@@ -39,11 +55,13 @@ pub fn register() {
     ONCE.call_once(|| {
         for c in [
             &PUSH_REQUESTS, &PUSH_ERRORS, &ENTRIES_ACCEPTED, &BYTES_ACCEPTED, &ENTRIES_REJECTED, &ENTRIES_DUPLICATE,
-            &PROPOSALS, &PROPOSED_PUSHES, &FLUSHES, &FLUSH_ERRORS, &FLUSHED_BYTES, &FLUSHED_ROWS,
+            &PROPOSALS, &PROPOSED_PUSHES, &FLUSHES, &FLUSH_ERRORS, &FLUSHED_BYTES, &FLUSHED_ROWS, &LEADER_CHANGES,
+            &ELECTIONS_WON, &COMMITTED_ENTRIES, &APPLIED_ENTRIES, &SNAPSHOTS_SENT, &SNAPSHOT_BYTES_SENT, &SNAPSHOTS_RECEIVED,
         ] {
             register_counter(c);
         }
         register_histogram(&PUSH_SECONDS);
         register_histogram(&FLUSH_SECONDS);
+        register_histogram(&COMMIT_SECONDS);
     });
 }

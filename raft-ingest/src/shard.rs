@@ -171,6 +171,7 @@ impl Shard {
             flush_wake: Notify::new(),
         });
         tokio::spawn(propose_loop(ingester.raft.clone(), rx, ingester.config.max_batch_bytes.0 as usize));
+        tokio::spawn(watch_raft(ingester.raft.clone()));
         tokio::spawn(flush_loop(Arc::downgrade(&ingester), stop_rx));
         Ok(ingester)
     }
@@ -310,6 +311,32 @@ impl Shard {
 
 }
 
+/// Turns the replica's Raft metrics into process metrics: leader changes, elections won,
+/// committed and applied entries. Ends when Raft shuts down.
+async fn watch_raft(raft: Raft<TypeConfig, StateMachine>) {
+    let mut rx = raft.metrics();
+    let (mut leader, mut committed, mut applied) = {
+        let m = rx.borrow_watched();
+        (m.current_leader, m.local_committed.map(|l| l.index).unwrap_or(0), m.last_applied.map(|l| l.index).unwrap_or(0))
+    };
+    while rx.changed().await.is_ok() {
+        let m = rx.borrow_watched().clone();
+        if m.current_leader != leader && m.current_leader.is_some() {
+            metrics::LEADER_CHANGES.inc();
+            if m.current_leader == Some(m.id) {
+                metrics::ELECTIONS_WON.inc();
+            }
+        }
+        leader = m.current_leader;
+        let c = m.local_committed.map(|l| l.index).unwrap_or(0);
+        let a = m.last_applied.map(|l| l.index).unwrap_or(0);
+        metrics::COMMITTED_ENTRIES.add(c.saturating_sub(committed));
+        metrics::APPLIED_ENTRIES.add(a.saturating_sub(applied));
+        committed = committed.max(c);
+        applied = applied.max(a);
+    }
+}
+
 /// Drains the queue into proposals; at most [`PROPOSALS_IN_FLIGHT`] at once.
 async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiver<Pending>, max_batch_bytes: usize) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT));
@@ -331,7 +358,9 @@ async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiv
             metrics::PROPOSALS.inc();
             metrics::PROPOSED_PUSHES.add(batch.len() as u64);
             let (pushes, replies): (Vec<TenantPush>, Vec<_>) = batch.into_iter().map(|p| (p.push, p.reply)).unzip();
+            let started = Instant::now();
             let result = raft.client_write(Command::Push(pushes)).await;
+            metrics::COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
             drop(permit);
             match result {
                 Ok(resp) => {

@@ -95,6 +95,15 @@ async fn three_nodes_replicate_and_survive_a_kill() {
         assert_eq!(n, acked.len() * 8, "node {}: every acknowledged entry after the kill", i + 1);
     }
 
+    // The survivors saw the failover and count it.
+    let m = nodes[1].api().get("/metrics", &[]).await.body;
+    let value = |name: &str| -> u64 {
+        m.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+    };
+    assert!(value("skald_raft_leader_changes_total ") >= 1, "leader changes are counted:\n{m}");
+    assert!(value("skald_raft_committed_entries_total ") >= value("skald_raft_applied_entries_total ") && value("skald_raft_applied_entries_total ") > 0);
+    assert!(m.contains("skald_raft_commit_duration_seconds_count"), "commit latency histogram");
+
     // The killed node restarts and catches up from its peers.
     nodes[0].restart();
     let rows = rows_eventually(&nodes[0].api(), t, acked.len() * 8).await;

@@ -143,6 +143,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let meta = encode(&(vote, snapshot.meta.clone())).map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
         let group = self.group;
         let data = snapshot.snapshot;
+        let data_len = data.len();
         let mut chunks: Vec<SnapshotChunk> = data
             .chunks(SNAPSHOT_CHUNK)
             .map(|c| SnapshotChunk { group, meta: Vec::new(), data: c.to_vec() })
@@ -162,7 +163,11 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
             reply = send => reply,
         };
         match self.answer(reply) {
-            Ok(resp) => Ok(resp),
+            Ok(resp) => {
+                crate::metrics::SNAPSHOTS_SENT.inc();
+                crate::metrics::SNAPSHOT_BYTES_SENT.add(data_len as u64);
+                Ok(resp)
+            }
             Err(RPCError::Unreachable(u)) => Err(StreamingError::Unreachable(u)),
             Err(e) => Err(StreamingError::Network(NetworkError::from_string(e.to_string()))),
         }

@@ -148,7 +148,10 @@ impl RaftTransport for RaftServer {
             Err(reply) => return Ok(Response::new(reply)),
         };
         let reply = match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
-            Ok(resp) => ok_reply(&resp),
+            Ok(resp) => {
+                crate::metrics::SNAPSHOTS_RECEIVED.inc();
+                ok_reply(&resp)
+            }
             Err(e) => err_reply(e),
         };
         Ok(Response::new(reply))

@@ -150,4 +150,13 @@ async fn replicates_fails_over_and_streams_snapshots() {
     applied_at_least(&fourth, index).await;
     let snap = fourth.raft.metrics().borrow_watched().snapshot;
     assert!(snap.is_some_and(|s| s.index >= index), "the new node must have installed a snapshot, got {snap:?}");
+    // The sender counts once it has the receiver's answer, which may come after the install.
+    let counted = || crate::metrics::SNAPSHOTS_SENT.get() >= 1 && crate::metrics::SNAPSHOTS_RECEIVED.get() >= 1;
+    for _ in 0..100 {
+        if counted() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(counted(), "snapshot transfers are counted");
 }
