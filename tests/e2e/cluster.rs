@@ -77,6 +77,16 @@ async fn three_nodes_replicate_and_survive_a_kill() {
         assert_eq!(rows.len(), acked.len() * 8, "node {} has every acknowledged entry once", i + 1);
     }
 
+    // Pause node 2 (SIGSTOP, longer than election timeouts): the majority keeps serving.
+    nodes[1].signal("STOP");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for round in 100..103 {
+        nodes[2].api().push_json(&body(round, t)).await.expect(204, &format!("push round {round} while node 2 is paused"));
+        acked.push(round);
+    }
+    assert_eq!(rows_eventually(&nodes[0].api(), t, acked.len() * 8).await.len(), acked.len() * 8, "reads while node 2 is paused");
+    nodes[1].signal("CONT");
+
     // kill -9 node 1; the two others keep a quorum for every shard and keep accepting.
     nodes[0].kill9();
     for round in 6..12 {

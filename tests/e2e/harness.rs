@@ -308,6 +308,14 @@ impl Skald {
         }
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the running process.
+    pub fn signal(&self, signal: &str) {
+        let p = self.proc.as_ref().expect("skald is running");
+        let pid = p.child.id().to_string();
+        let st = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("run kill");
+        assert!(st.success(), "kill -{signal} {pid} failed: {st}");
+    }
+
     /// SIGTERM, then waits for the exit. Panics (after a SIGKILL) if it does not exit in time.
     pub fn sigterm(&mut self) -> ExitStatus {
         let mut p = self.proc.take().expect("skald is running");
