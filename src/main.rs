@@ -2,6 +2,7 @@
 //! one process on the embedded default (data under `./data`, HTTP on 3100, gRPC on 9095).
 
 mod cli;
+mod cluster_cli;
 mod config;
 mod server;
 
@@ -12,30 +13,46 @@ use config::{Invocation, USAGE, parse_args};
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("query") {
-        args.next();
-        let cmd = match cli::parse_query_args(args) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("skald query: {e:#}");
-                std::process::exit(2);
+    match args.peek().map(String::as_str) {
+        Some("query") => {
+            args.next();
+            tool("query", cli::parse_query_args(args), async |cmd| cli::run_query(&cmd).await)
+        }
+        Some("cluster") => {
+            args.next();
+            tool("cluster", cluster_cli::parse_cluster_args(args), async |addr| cluster_cli::run_status(&addr).await)
+        }
+        _ => serve(args),
+    }
+}
+
+/// Runs a client subcommand: a usage error exits 2, a failure 1; the output goes to stdout.
+fn tool<T>(name: &str, parsed: Result<T>, run: impl AsyncFnOnce(T) -> Result<String>) -> Result<()> {
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("skald {name}: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime.block_on(run(parsed)) {
+        Ok(out) => {
+            print!("{out}");
+            if !out.ends_with('\n') {
+                println!();
             }
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        match runtime.block_on(cli::run_query(&cmd)) {
-            Ok(out) => {
-                print!("{out}");
-                if !out.ends_with('\n') {
-                    println!();
-                }
-                return Ok(());
-            }
-            Err(e) => {
-                eprintln!("skald query: {e:#}");
-                std::process::exit(1);
-            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("skald {name}: {e:#}");
+            std::process::exit(1);
         }
     }
+}
+
+/// Runs the server (or prints help, version or the configuration).
+fn serve(args: impl Iterator<Item = String>) -> Result<()> {
     let config = match parse_args(args) {
         Ok(Invocation::Run(c)) => c,
         Ok(Invocation::PrintConfig(c)) => {

@@ -211,6 +211,10 @@ async fn local_cluster_script_up_and_down() {
     let shards = v["shards"].as_array().cloned().unwrap_or_default();
     assert_eq!(shards.len(), 3, "{}", status.body);
     assert!(shards.iter().all(|s| s["leader"].is_u64()), "{}", status.body);
+    let addr = format!("--addr=http://127.0.0.1:{}", http + 2);
+    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&["cluster".into(), "status".into(), addr])).await.expect("cli");
+    assert!(st.success(), "skald cluster status failed: {err}");
+    assert!(out.contains("SHARD") && out.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).count() >= 6, "{out}");
     let ring = api1.get("/ring", &[]).await;
     ring.expect(200, "ring");
     assert!(ring.body.contains("<table") && ring.body.contains("leader"), "{}", ring.body);
