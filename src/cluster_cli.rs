@@ -1,4 +1,5 @@
-//! `skald cluster status`: the cluster as a running node sees it, as a table.
+//! `skald cluster status` (the cluster as a running node sees it, as a table) and
+//! `skald cluster move` (move a shard replica to another node, online).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -9,28 +10,88 @@ use serde_json::Value;
 /// Usage text of `skald cluster`.
 pub const CLUSTER_USAGE: &str = "\
 usage: skald cluster status [--addr=URL]
+       skald cluster move --shard=S --from=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
 
-Prints the nodes and shards (replicas, leader, term, log and applied indexes, follower lag)
-as the node at URL (default http://127.0.0.1:3100) sees them.
+status prints the nodes and shards (replicas, leader, term, log and applied indexes,
+follower lag) as the node at URL (default http://127.0.0.1:3100) sees them. move replaces
+shard S's replica on node FROM with one on node TO (its gRPC address), online: the new
+replica catches up before it becomes a voter.
 ";
 
-/// Parses the arguments after `cluster` and returns the node's base URL.
-pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<String> {
+/// A parsed `skald cluster` command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterCommand {
+    /// Print the status of the node at the URL.
+    Status(String),
+    /// Move a replica through the node at `addr`.
+    Move {
+        /// Base URL of any node.
+        addr: String,
+        /// The shard.
+        shard: u64,
+        /// Node giving up its replica.
+        from: u64,
+        /// Node receiving it.
+        to: u64,
+        /// gRPC address of `to`.
+        to_addr: String,
+    },
+}
+
+/// Parses the arguments after `cluster`.
+pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<ClusterCommand> {
     let mut args = args.into_iter();
-    match args.next().as_deref() {
-        Some("status") => {}
+    let cmd = match args.next() {
+        Some(c) if c == "status" || c == "move" => c,
         Some(other) => bail!("unknown cluster command {other:?}\n{CLUSTER_USAGE}"),
         None => bail!("no cluster command given\n{CLUSTER_USAGE}"),
-    }
-    let mut addr = "http://127.0.0.1:3100".to_string();
+    };
+    let mut flags: std::collections::BTreeMap<String, String> = Default::default();
     while let Some(arg) = args.next() {
-        match arg.split_once('=') {
-            Some(("--addr", v)) => addr = v.trim_end_matches('/').to_string(),
-            None if arg == "--addr" => addr = args.next().context("--addr needs a value")?.trim_end_matches('/').to_string(),
-            _ => bail!("unexpected argument {arg:?}\n{CLUSTER_USAGE}"),
+        let Some(flag) = arg.strip_prefix("--") else { bail!("unexpected argument {arg:?}\n{CLUSTER_USAGE}") };
+        let (k, v) = match flag.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (flag.to_string(), args.next().with_context(|| format!("--{flag} needs a value"))?),
+        };
+        flags.insert(k, v);
+    }
+    let addr = flags.remove("addr").unwrap_or_else(|| "http://127.0.0.1:3100".into()).trim_end_matches('/').to_string();
+    let mut number = |name: &str| -> Result<u64> {
+        flags.remove(name).with_context(|| format!("--{name} is required\n{CLUSTER_USAGE}"))?.parse().with_context(|| format!("--{name} must be a number"))
+    };
+    let out = if cmd == "status" {
+        ClusterCommand::Status(addr)
+    } else {
+        let (shard, from, to) = (number("shard")?, number("from")?, number("to")?);
+        let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
+        ClusterCommand::Move { addr, shard, from, to, to_addr }
+    };
+    if let Some(extra) = flags.keys().next() {
+        bail!("unknown flag --{extra}\n{CLUSTER_USAGE}");
+    }
+    Ok(out)
+}
+
+/// Runs a parsed command and returns what to print.
+pub async fn run(cmd: ClusterCommand) -> Result<String> {
+    match cmd {
+        ClusterCommand::Status(addr) => run_status(&addr).await,
+        ClusterCommand::Move { addr, shard, from, to, to_addr } => {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+            let resp = client
+                .post(format!("{addr}/cluster/shards/{shard}/move"))
+                .query(&[("from", from.to_string()), ("to", to.to_string()), ("to_addr", to_addr)])
+                .send()
+                .await
+                .with_context(|| format!("cannot reach {addr}"))?;
+            let status = resp.status();
+            let body = resp.text().await?;
+            if !status.is_success() {
+                bail!("{status}: {}", body.trim_end());
+            }
+            Ok(body)
         }
     }
-    Ok(addr)
 }
 
 fn cell(v: &Value) -> String {
@@ -86,9 +147,14 @@ mod tests {
     #[test]
     fn parses_and_renders() {
         let a = |v: &[&str]| parse_cluster_args(v.iter().map(|s| s.to_string()));
-        assert_eq!(a(&["status"]).unwrap(), "http://127.0.0.1:3100");
-        assert_eq!(a(&["status", "--addr=http://h:1/"]).unwrap(), "http://h:1");
-        assert!(a(&[]).is_err() && a(&["grow"]).is_err() && a(&["status", "x"]).is_err());
+        assert_eq!(a(&["status"]).unwrap(), ClusterCommand::Status("http://127.0.0.1:3100".into()));
+        assert_eq!(a(&["status", "--addr=http://h:1/"]).unwrap(), ClusterCommand::Status("http://h:1".into()));
+        assert!(a(&[]).is_err() && a(&["grow"]).is_err() && a(&["status", "x"]).is_err() && a(&["status", "--bogus=1"]).is_err());
+        assert_eq!(
+            a(&["move", "--shard=0", "--from", "3", "--to=4", "--to-addr=h:9"]).unwrap(),
+            ClusterCommand::Move { addr: "http://127.0.0.1:3100".into(), shard: 0, from: 3, to: 4, to_addr: "h:9".into() }
+        );
+        assert!(a(&["move", "--shard=0", "--from=3"]).is_err());
         let v = serde_json::json!({"node_id": 1, "nodes": [{"id": 1, "addr": "a:1"}],
             "shards": [{"shard": 0, "replicas": [1, 2], "leader": 1, "term": 3, "last_log_index": 9, "applied_index": 9, "lag": [[2, 1]]}]});
         let text = render(&v);

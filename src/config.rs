@@ -98,6 +98,7 @@ pub const USAGE: &str = "\
 usage: skald [--config.file=PATH] [--<key.path>=VALUE ...] [--print-config] [--help] [--version]
        skald query [--explain] [--addr=URL] [--org-id=TENANT] [--since=DURATION] '<logql>'
        skald cluster status [--addr=URL]
+       skald cluster move --shard=S --from=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
 
 Runs every Skald role in one process. Without arguments: data under ./data, HTTP on :3100,
 gRPC on :9095. Any configuration key can be set by flag, e.g.

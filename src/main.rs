@@ -20,7 +20,7 @@ fn main() -> Result<()> {
         }
         Some("cluster") => {
             args.next();
-            tool("cluster", cluster_cli::parse_cluster_args(args), async |addr| cluster_cli::run_status(&addr).await)
+            tool("cluster", cluster_cli::parse_cluster_args(args), cluster_cli::run)
         }
         _ => serve(args),
     }

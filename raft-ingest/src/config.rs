@@ -89,10 +89,13 @@ pub struct ClusterConfig {
     pub seeds: Vec<String>,
     /// Replicas per shard; 0 picks min(3, nodes) (default 0).
     pub replication_factor: u64,
+    /// Join an existing cluster: host no shard by placement, only replicas moved onto this
+    /// node (default false).
+    pub join: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { node_id: 1, advertise_addr: String::new(), seeds: Vec::new(), replication_factor: 0 }
+        ClusterConfig { node_id: 1, advertise_addr: String::new(), seeds: Vec::new(), replication_factor: 0, join: false }
     }
 }

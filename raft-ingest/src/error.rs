@@ -12,6 +12,9 @@ pub enum IngestError {
     /// This replica does not lead its group (the message names the leader if known).
     #[error("not the shard leader: {0}")]
     NotLeader(String),
+    /// The receiver does not lead the shard but named the node that does.
+    #[error("the shard is led by the node at {0}")]
+    Redirect(String),
     /// No leader could take the write in time (the shard lacks a quorum or is electing).
     #[error("{0}")]
     Unavailable(String),

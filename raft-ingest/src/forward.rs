@@ -9,7 +9,7 @@ use std::time::Duration;
 use proto::ingest::shard_ingest_client::ShardIngestClient;
 use proto::ingest::shard_ingest_server::{ShardIngest, ShardIngestServer};
 use proto::ingest::shard_reply::Result as Reply;
-use proto::ingest::{ShardPush, ShardRead, ShardReply};
+use proto::ingest::{ShardAdmin, ShardPush, ShardRead, ShardReply};
 use store::view::ReadSnapshot;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -38,17 +38,27 @@ impl ForwardServer {
 }
 
 fn reply(result: Reply) -> Response<ShardReply> {
-    Response::new(ShardReply { result: Some(result) })
+    Response::new(ShardReply { result: Some(result), leader_addr: String::new() })
 }
 
-/// The reply for a local result.
-fn answer<T: serde::Serialize>(result: Result<T, IngestError>) -> Response<ShardReply> {
+/// The reply for a local result on `shard`; a refusal names the leader when this node
+/// knows it (from its replica's membership).
+fn answer<T: serde::Serialize>(ingester: &Ingester, shard: u64, result: Result<T, IngestError>) -> Response<ShardReply> {
     match result {
         Ok(v) => match encode(&v) {
             Ok(bytes) => reply(Reply::Payload(bytes)),
             Err(e) => reply(Reply::Error(e.to_string())),
         },
-        Err(IngestError::NotLeader(m)) => reply(Reply::NotLeader(m)),
+        Err(IngestError::NotLeader(m)) => {
+            let leader_addr = ingester
+                .replica(shard)
+                .and_then(|r| r.leader())
+                .filter(|(id, _)| *id != ingester.placement.node_id)
+                .map(|(_, addr)| addr)
+                .unwrap_or_default();
+            Response::new(ShardReply { result: Some(Reply::NotLeader(m)), leader_addr })
+        }
+        Err(IngestError::Layout(m)) => reply(Reply::Invalid(m)),
         Err(e) => reply(Reply::Error(e.to_string())),
     }
 }
@@ -64,7 +74,7 @@ impl ShardIngest for ForwardServer {
             Ok(p) => p,
             Err(e) => return Ok(reply(Reply::Error(e.to_string()))),
         };
-        Ok(answer(ingester.push_local(msg.shard, push).await))
+        Ok(answer(&ingester, msg.shard, ingester.push_local(msg.shard, push).await))
     }
 
     async fn read(&self, request: Request<ShardRead>) -> Result<Response<ShardReply>, Status> {
@@ -81,7 +91,26 @@ impl ShardIngest for ForwardServer {
             Err(e) => return Ok(reply(Reply::Error(e))),
         };
         let result = ingester.read_local(msg.shard, &wire.tenant, &req).await;
-        Ok(answer(result.and_then(|s| WireSnapshot::new(s).map_err(IngestError::Raft))))
+        Ok(answer(&ingester, msg.shard, result.and_then(|s| WireSnapshot::new(s).map_err(IngestError::Raft))))
+    }
+
+    async fn admin(&self, request: Request<ShardAdmin>) -> Result<Response<ShardReply>, Status> {
+        let Some(ingester) = self.ingester.upgrade() else {
+            return Ok(reply(Reply::Error("ingester is shutting down".into())));
+        };
+        let msg = request.into_inner();
+        let shard = msg.shard;
+        Ok(answer(&ingester, shard, admin(&ingester, msg).await))
+    }
+}
+
+/// Runs a replica change here.
+async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<(), IngestError> {
+    match msg.op.as_str() {
+        "open" => ingester.open_replica(msg.shard).await,
+        "close" => ingester.close_replica(msg.shard).await,
+        "move" => ingester.move_replica(msg.shard, msg.from, msg.to, &msg.to_addr).await,
+        other => Err(IngestError::Layout(format!("unknown replica operation {other:?}"))),
     }
 }
 
@@ -92,11 +121,13 @@ fn client(channels: &Channels, addr: &str) -> Result<ShardIngestClient<Channel>,
 
 /// The payload of a reply; `NotLeader` (retry elsewhere) for a refusal or a transport failure.
 fn payload(addr: &str, resp: Result<Response<ShardReply>, Status>) -> Result<Vec<u8>, IngestError> {
-    let resp = resp.map_err(|s| IngestError::NotLeader(format!("node at {addr}: {}", s.message())))?;
-    match resp.into_inner().result {
+    let resp = resp.map_err(|s| IngestError::NotLeader(format!("node at {addr}: {}", s.message())))?.into_inner();
+    match resp.result {
         Some(Reply::Payload(bytes)) => Ok(bytes),
+        Some(Reply::NotLeader(_)) if !resp.leader_addr.is_empty() && resp.leader_addr != addr => Err(IngestError::Redirect(resp.leader_addr)),
         Some(Reply::NotLeader(m)) => Err(IngestError::NotLeader(m)),
         Some(Reply::Error(m)) => Err(IngestError::Raft(format!("node at {addr}: {m}"))),
+        Some(Reply::Invalid(m)) => Err(IngestError::Layout(m)),
         None => Err(IngestError::Raft(format!("node at {addr}: empty reply"))),
     }
 }
@@ -118,4 +149,14 @@ pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &Wi
     let resp = client(channels, addr)?.read(req).await;
     let wire: WireSnapshot = decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))?;
     wire.snapshot().map_err(IngestError::Raft)
+}
+
+/// Asks the node at `addr` to run a replica change (`open`, `close`, or `move` on the leader).
+pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) -> Result<(), IngestError> {
+    let mut req = Request::new(change);
+    // Moving a replica waits for the learner to catch up.
+    req.set_timeout(Duration::from_secs(300));
+    let resp = client(channels, addr)?.admin(req).await;
+    let _: () = decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))?;
+    Ok(())
 }

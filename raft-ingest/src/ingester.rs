@@ -25,7 +25,7 @@ use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 use crate::command::{PushOutcome, TenantPush};
 use crate::config::{ClusterConfig, IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
-use crate::forward::{forward_push, forward_read};
+use crate::forward::{forward_admin, forward_push, forward_read};
 use crate::wire::WireRead;
 use crate::log_store::open_db;
 use crate::metrics;
@@ -52,26 +52,40 @@ enum ShardOp<'a> {
         /// The request, as sent to another node.
         wire: &'a WireRead,
     },
+    /// Move a replica (the change's `from`, `to`, `to_addr`).
+    Admin(&'a proto::ingest::ShardAdmin),
 }
 
 /// What a [`ShardOp`] produced.
 enum ShardOut {
     Pushed(PushOutcome),
     Read(ReadSnapshot),
+    Done,
+}
+
+/// What opening another shard replica later needs.
+pub(crate) struct OpenArgs {
+    pub(crate) data_dir: std::path::PathBuf,
+    pub(crate) store: ChunkStore,
+    pub(crate) config: IngesterConfig,
+    pub(crate) db: Option<sled::Db>,
 }
 
 /// A node's running shard replicas.
 pub struct Ingester {
-    shards: BTreeMap<u64, Arc<Shard>>,
+    pub(crate) shards: std::sync::RwLock<BTreeMap<u64, Arc<Shard>>>,
     ranges: EvenRanges,
-    placement: Placement,
-    channels: Channels,
-    groups: Groups,
+    pub(crate) placement: Placement,
+    pub(crate) channels: Channels,
+    pub(crate) groups: Groups,
+    pub(crate) open: OpenArgs,
+    /// The last address that led each shard without a local replica.
+    leader_hints: std::sync::Mutex<BTreeMap<u64, String>>,
 }
 
 impl std::fmt::Debug for Ingester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingester").field("shards", &self.shards.len()).field("placement", &self.placement).finish()
+        f.debug_struct("Ingester").field("shards", &self.replicas().len()).field("placement", &self.placement).finish()
     }
 }
 
@@ -99,12 +113,17 @@ impl Ingester {
         per_shard.max_head_bytes = ByteSize(config.max_head_bytes.0 / count);
         let channels = Channels::default();
         let groups = Groups::default();
-        let local = placement.local_shards();
+        let hosted = crate::hosted::load(&data_dir.join("raft"))?;
+        let mut local: Vec<u64> = if cluster.join { Vec::new() } else { placement.local_shards() };
+        local.extend(hosted.added.iter().copied());
+        local.retain(|s| !hosted.removed.contains(s));
+        local.sort_unstable();
+        local.dedup();
         let started = try_join_all(local.iter().map(|&i| {
             let node = ShardNode {
                 node_id: placement.node_id,
                 members: placement.members(i),
-                initialize: placement.initializes(i),
+                initialize: placement.initializes(i) && !cluster.join && !hosted.added.contains(&i),
                 standalone: placement.standalone(),
                 network: GrpcNetwork::new(i, channels.clone()),
                 groups: groups.clone(),
@@ -112,13 +131,27 @@ impl Ingester {
             Shard::start(data_dir, store.clone(), per_shard.clone(), i, db.clone(), node)
         }))
         .await?;
-        let shards = local.into_iter().zip(started).collect();
-        Ok(Arc::new(Ingester { shards, ranges: EvenRanges::new(count), placement, channels, groups }))
+        let shards = std::sync::RwLock::new(local.into_iter().zip(started).collect());
+        let open = OpenArgs { data_dir: data_dir.to_path_buf(), store, config: per_shard, db };
+        Ok(Arc::new(Ingester {
+            shards,
+            ranges: EvenRanges::new(count),
+            placement,
+            channels,
+            groups,
+            open,
+            leader_hints: std::sync::Mutex::new(BTreeMap::new()),
+        }))
+    }
+
+    /// This node's replica of `shard`, if it hosts one.
+    pub fn replica(&self, shard: u64) -> Option<Arc<Shard>> {
+        self.shards.read().ok().and_then(|s| s.get(&shard).cloned())
     }
 
     /// This node's shard replicas by shard id.
-    pub fn shards(&self) -> &BTreeMap<u64, Arc<Shard>> {
-        &self.shards
+    pub fn replicas(&self) -> Vec<(u64, Arc<Shard>)> {
+        self.shards.read().map(|s| s.iter().map(|(k, v)| (*k, Arc::clone(v))).collect()).unwrap_or_default()
     }
 
     /// Nodes and shards as this node sees them.
@@ -127,12 +160,12 @@ impl Ingester {
         let shards = (0..self.placement.shards)
             .map(|shard| {
                 let replicas = self.placement.replicas(shard);
-                match self.shards.get(&shard) {
+                match self.replica(shard) {
                     Some(s) => {
                         let v = s.raft_view();
                         ShardStatus {
                             shard,
-                            replicas,
+                            replicas: s.voters(),
                             local: true,
                             leader: v.leader,
                             term: Some(v.term),
@@ -178,7 +211,7 @@ impl Ingester {
 
     /// Proposes `push` to `shard` here if this node leads it; `NotLeader` otherwise.
     pub async fn push_local(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
-        let replica = self.shards.get(&shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
+        let replica = self.replica(shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
         match replica.leader() {
             Some((id, _)) if id == self.placement.node_id => replica.push(push).await,
             Some((id, addr)) => Err(IngestError::NotLeader(format!("shard {shard} is led by node {id} at {addr}"))),
@@ -186,14 +219,27 @@ impl Ingester {
         }
     }
 
-    /// Where to send `shard`'s writes: the leader this node knows of, or a replica that will.
+    /// Where to send `shard`'s requests: the leader this node's replica knows of, else the
+    /// last leader another node named, else every known node in turn.
     fn route(&self, shard: u64, attempt: usize) -> Option<(u64, String)> {
-        if let Some(replica) = self.shards.get(&shard) {
+        if let Some(replica) = self.replica(shard) {
             return replica.leader();
         }
-        let replicas = self.placement.replicas(shard);
-        let id = *replicas.get(attempt % replicas.len().max(1))?;
+        if let Some(addr) = self.leader_hints.lock().ok().and_then(|h| h.get(&shard).cloned()) {
+            return Some((0, addr));
+        }
+        let ids: Vec<u64> = self.placement.nodes.keys().copied().filter(|id| *id != self.placement.node_id).collect();
+        let id = *ids.get(attempt % ids.len().max(1))?;
         Some((id, self.placement.addr(id)?.to_string()))
+    }
+
+    fn set_hint(&self, shard: u64, addr: Option<String>) {
+        if let Ok(mut h) = self.leader_hints.lock() {
+            match addr {
+                Some(a) => h.insert(shard, a),
+                None => h.remove(&shard),
+            };
+        }
     }
 
     /// Runs `op` on `shard`'s leader: here when this node leads it, over gRPC otherwise
@@ -207,15 +253,24 @@ impl Ingester {
                 Some((id, _)) if id == self.placement.node_id => match &op {
                     ShardOp::Push(p) => self.push_local(shard, (*p).clone()).await.map(ShardOut::Pushed),
                     ShardOp::Read { tenant, req, .. } => self.read_local(shard, tenant, req).await.map(ShardOut::Read),
+                    ShardOp::Admin(c) => self.move_replica(shard, c.from, c.to, &c.to_addr).await.map(|()| ShardOut::Done),
                 },
                 Some((_, addr)) => match &op {
                     ShardOp::Push(p) => forward_push(&self.channels, &addr, shard, p).await.map(ShardOut::Pushed),
                     ShardOp::Read { wire, .. } => forward_read(&self.channels, &addr, shard, wire).await.map(ShardOut::Read),
+                    ShardOp::Admin(c) => forward_admin(&self.channels, &addr, (*c).clone()).await.map(|()| ShardOut::Done),
                 },
                 None => Err(IngestError::NotLeader(format!("shard {shard} has no leader yet"))),
             };
             match result {
-                Err(IngestError::NotLeader(why)) | Err(IngestError::Unavailable(why)) => {
+                Err(IngestError::Redirect(addr)) if Instant::now() < deadline => {
+                    // Follow the named leader at once (a short pause bounds a stale loop).
+                    self.set_hint(shard, Some(addr));
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(IngestError::NotLeader(why)) | Err(IngestError::Unavailable(why)) | Err(IngestError::Redirect(why)) => {
+                    self.set_hint(shard, None);
                     if Instant::now() >= deadline {
                         return Err(IngestError::Unavailable(format!("shard {shard} has no reachable leader: {why}")));
                     }
@@ -227,17 +282,26 @@ impl Ingester {
         }
     }
 
+    /// Runs a replica change on `shard`'s leader (here or forwarded), retrying while the
+    /// shard elects a leader.
+    pub(crate) async fn on_leader_admin(&self, shard: u64, change: proto::ingest::ShardAdmin) -> Result<(), IngestError> {
+        match self.on_leader(shard, ShardOp::Admin(&change)).await? {
+            ShardOut::Done => Ok(()),
+            _ => Err(IngestError::Raft("internal: a replica change answered with data".into())),
+        }
+    }
+
     /// Delivers one shard's part of a push.
     async fn push_shard(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
         match self.on_leader(shard, ShardOp::Push(&push)).await? {
             ShardOut::Pushed(o) => Ok(o),
-            ShardOut::Read(_) => Err(IngestError::Raft("internal: a push answered with a read".into())),
+            _ => Err(IngestError::Raft("internal: a push answered with something else".into())),
         }
     }
 
     /// Reads `shard` here after confirming leadership (read index); `NotLeader` otherwise.
     pub async fn read_local(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, IngestError> {
-        let replica = self.shards.get(&shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
+        let replica = self.replica(shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
         if !self.placement.standalone() {
             if !replica.is_leader() {
                 return Err(IngestError::NotLeader(format!("node {} does not lead shard {shard}", self.placement.node_id)));
@@ -252,20 +316,20 @@ impl Ingester {
         let wire = WireRead::new(tenant, req);
         match self.on_leader(shard, ShardOp::Read { tenant, req, wire: &wire }).await? {
             ShardOut::Read(s) => Ok(s),
-            ShardOut::Pushed(_) => Err(IngestError::Raft("internal: a read answered with a push outcome".into())),
+            _ => Err(IngestError::Raft("internal: a read answered with something else".into())),
         }
     }
 
     /// Writes every shard's heads to chunk files now; returns once every flush is recorded.
     pub async fn flush(&self) -> Result<(), IngestError> {
-        try_join_all(self.shards.values().map(|s| s.flush())).await?;
+        try_join_all(self.replicas().into_iter().map(|(_, s)| async move { s.flush().await })).await?;
         Ok(())
     }
 
     /// Stops every shard (flushing heads if configured); the first error is returned after
     /// all shards were asked to stop.
     pub async fn shutdown(&self) -> Result<(), IngestError> {
-        join_all(self.shards.values().map(|s| s.shutdown())).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+        join_all(self.replicas().into_iter().map(|(_, s)| async move { s.shutdown().await })).await.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
     }
 }

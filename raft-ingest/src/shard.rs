@@ -214,6 +214,30 @@ impl Shard {
         }
     }
 
+    /// The group's voters, from its current membership.
+    pub fn voters(&self) -> Vec<u64> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        m.membership_config.membership().voter_ids().collect()
+    }
+
+    /// The address of `node` in the group's membership.
+    pub fn node_addr(&self, node: u64) -> Option<String> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        m.membership_config.membership().get_node(&node).map(|n| n.addr.clone())
+    }
+
+    /// The Raft handle, for membership changes.
+    pub(crate) fn raft(&self) -> &Raft<TypeConfig, StateMachine> {
+        &self.raft
+    }
+
+    /// Stops this replica without flushing (it left the group; the others hold the data).
+    pub async fn stop(&self) -> Result<(), IngestError> {
+        self.queue.lock().await.take();
+        let _ = self.stop.send(true);
+        self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))
+    }
+
     /// True when this replica leads its group.
     pub fn is_leader(&self) -> bool {
         let m = self.raft.metrics().borrow_watched().clone();

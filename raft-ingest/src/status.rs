@@ -1,17 +1,19 @@
-//! Cluster status: nodes, shards, leaders, terms, log indexes and replication lag, as JSON
-//! (`GET /cluster/status`) and as a readable HTML table (`GET /ring`, or JSON there too with
-//! `Accept: application/json`).
+//! Cluster status and administration: nodes, shards, leaders, terms, log indexes and
+//! replication lag, as JSON (`GET /cluster/status`) and as a readable HTML table (`GET /ring`,
+//! or JSON there too with `Accept: application/json`); moving a shard replica
+//! (`POST /cluster/shards/{shard}/move?from=A&to=B&to_addr=host:port`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
+use crate::error::IngestError;
 use crate::ingester::Ingester;
 
 /// One node of the cluster.
@@ -106,7 +108,29 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// `GET /cluster/status` and `GET /ring`.
+/// Parameters of a replica move.
+#[derive(Debug, serde::Deserialize)]
+struct MoveParams {
+    from: u64,
+    to: u64,
+    to_addr: String,
+}
+
+async fn move_replica(State(i): State<Arc<Ingester>>, Path(shard): Path<u64>, Query(p): Query<MoveParams>) -> Response {
+    let (status, message) = match i.move_shard_replica(shard, p.from, p.to, &p.to_addr).await {
+        Ok(()) => (StatusCode::OK, format!("shard {shard}: replica moved from node {} to node {}", p.from, p.to)),
+        Err(e @ (IngestError::NotLeader(_) | IngestError::Unavailable(_))) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ IngestError::Layout(_)) => (StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message + "\n").into_response()
+}
+
+/// `GET /cluster/status`, `GET /ring` and `POST /cluster/shards/{shard}/move`.
 pub fn router(ingester: Arc<Ingester>) -> Router {
-    Router::new().route("/cluster/status", get(status_json)).route("/ring", get(ring)).with_state(ingester)
+    Router::new()
+        .route("/cluster/status", get(status_json))
+        .route("/ring", get(ring))
+        .route("/cluster/shards/{shard}/move", post(move_replica))
+        .with_state(ingester)
 }

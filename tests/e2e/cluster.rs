@@ -237,3 +237,81 @@ async fn local_cluster_script_up_and_down() {
     assert!(api1.try_push_json(&body(1, t)).await.is_err(), "nodes must be stopped after down");
     drop(guard);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
+    let mut ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    ports.dedup();
+    assert_eq!(ports.len(), 4);
+    let seed = |n: usize| (0..n).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i])).collect::<Vec<_>>().join(",");
+    let start = |i: usize, seeds: String, join: bool| {
+        let dir = TestDir::new(&format!("move-node{}", i + 1));
+        let mut args = base_args(&dir);
+        args.extend([
+            format!("--server.grpc_listen_port={}", ports[i]),
+            format!("--cluster.node_id={}", i + 1),
+            format!("--cluster.seeds=[{seeds}]"),
+            format!("--cluster.join={join}"),
+            "--ingester.shards=2".into(),
+            "--limits_config.discover_service_name=[]".into(),
+        ]);
+        Skald::start_raw(dir, args)
+    };
+    let mut nodes: Vec<Skald> = (0..3).map(|i| start(i, seed(3), false)).collect();
+    nodes.push(start(3, seed(4), true));
+    let t = base_ts(15);
+
+    // Push continuously through node 1 while the replica moves.
+    let api1 = nodes[0].api();
+    let pusher = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for round in 0..60 {
+            let r = api1.push_json(&body(round, t)).await;
+            assert_eq!(r.status, 204, "push {round} during the move: {}", r.body);
+            acked.push(round);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        acked
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Through the CLI, against node 2 (which forwards to the shard's leader).
+    let args = vec![
+        "cluster".to_string(),
+        "move".into(),
+        "--shard=0".into(),
+        "--from=3".into(),
+        "--to=4".into(),
+        format!("--to-addr=127.0.0.1:{}", ports[3]),
+        format!("--addr={}", nodes[1].api().base),
+    ];
+    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("cli");
+    assert!(st.success() && out.contains("moved"), "skald cluster move failed: {out}{err}");
+    // A move that makes no sense is a 400 with the reason.
+    let r = nodes[2].api().post_form(&format!("/cluster/shards/0/move?from=3&to=4&to_addr=127.0.0.1:{}", ports[3]), &[]).await;
+    r.expect_err(400, "holds no replica of shard 0", "moving from a node that no longer holds the shard");
+    let acked = pusher.await.expect("pusher");
+
+    // Node 4 now holds shard 0 as a voter; node 3 does not.
+    let status = nodes[3].api().get("/cluster/status", &[]).await.json();
+    let shard0 = &status["shards"][0];
+    assert_eq!(shard0["local"], true, "{status}");
+    let voters: Vec<u64> = shard0["replicas"].as_array().into_iter().flatten().filter_map(|v| v.as_u64()).collect();
+    assert!(voters.contains(&4) && !voters.contains(&3), "voters of shard 0: {voters:?}");
+    let status3 = nodes[2].api().get("/cluster/status", &[]).await.json();
+    assert_eq!(status3["shards"][0]["local"], false, "{status3}");
+
+    // Every acknowledged entry, once, through the new node and through the old one.
+    for i in [3usize, 2] {
+        let rows = rows_eventually(&nodes[i].api(), t, acked.len() * 8).await;
+        assert_eq!(rows.len(), acked.len() * 8, "node {} after the move", i + 1);
+    }
+
+    // A restart of node 4 keeps the new layout.
+    nodes[3].kill9();
+    nodes[3].restart();
+    nodes[0].api().push_json(&body(1000, t)).await.expect(204, "push after node 4 restarted");
+    let rows = rows_eventually(&nodes[3].api(), t, (acked.len() + 1) * 8).await;
+    assert_eq!(rows.len(), (acked.len() + 1) * 8);
+    let status = nodes[3].api().get("/cluster/status", &[]).await.json();
+    assert_eq!(status["shards"][0]["local"], true, "node 4 hosts shard 0 after a restart: {status}");
+}
