@@ -11,11 +11,13 @@ use serde_json::Value;
 pub const CLUSTER_USAGE: &str = "\
 usage: skald cluster status [--addr=URL]
        skald cluster move --shard=S --from=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
+       skald cluster drain --node=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
 
 status prints the nodes and shards (replicas, leader, term, log and applied indexes,
 follower lag) as the node at URL (default http://127.0.0.1:3100) sees them. move replaces
 shard S's replica on node FROM with one on node TO (its gRPC address), online: the new
-replica catches up before it becomes a voter.
+replica catches up before it becomes a voter. drain moves every replica of NODE to TO, after
+which NODE holds nothing and can be stopped.
 ";
 
 /// A parsed `skald cluster` command.
@@ -36,13 +38,24 @@ pub enum ClusterCommand {
         /// gRPC address of `to`.
         to_addr: String,
     },
+    /// Move every replica of `node` to `to`, through the node at `addr`.
+    Drain {
+        /// Base URL of any node.
+        addr: String,
+        /// Node to empty.
+        node: u64,
+        /// Node receiving the replicas.
+        to: u64,
+        /// gRPC address of `to`.
+        to_addr: String,
+    },
 }
 
 /// Parses the arguments after `cluster`.
 pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<ClusterCommand> {
     let mut args = args.into_iter();
     let cmd = match args.next() {
-        Some(c) if c == "status" || c == "move" => c,
+        Some(c) if c == "status" || c == "move" || c == "drain" => c,
         Some(other) => bail!("unknown cluster command {other:?}\n{CLUSTER_USAGE}"),
         None => bail!("no cluster command given\n{CLUSTER_USAGE}"),
     };
@@ -59,12 +72,18 @@ pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<Clu
     let mut number = |name: &str| -> Result<u64> {
         flags.remove(name).with_context(|| format!("--{name} is required\n{CLUSTER_USAGE}"))?.parse().with_context(|| format!("--{name} must be a number"))
     };
-    let out = if cmd == "status" {
-        ClusterCommand::Status(addr)
-    } else {
-        let (shard, from, to) = (number("shard")?, number("from")?, number("to")?);
-        let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
-        ClusterCommand::Move { addr, shard, from, to, to_addr }
+    let out = match cmd.as_str() {
+        "status" => ClusterCommand::Status(addr),
+        "move" => {
+            let (shard, from, to) = (number("shard")?, number("from")?, number("to")?);
+            let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
+            ClusterCommand::Move { addr, shard, from, to, to_addr }
+        }
+        _ => {
+            let (node, to) = (number("node")?, number("to")?);
+            let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
+            ClusterCommand::Drain { addr, node, to, to_addr }
+        }
     };
     if let Some(extra) = flags.keys().next() {
         bail!("unknown flag --{extra}\n{CLUSTER_USAGE}");
@@ -77,21 +96,25 @@ pub async fn run(cmd: ClusterCommand) -> Result<String> {
     match cmd {
         ClusterCommand::Status(addr) => run_status(&addr).await,
         ClusterCommand::Move { addr, shard, from, to, to_addr } => {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
-            let resp = client
-                .post(format!("{addr}/cluster/shards/{shard}/move"))
-                .query(&[("from", from.to_string()), ("to", to.to_string()), ("to_addr", to_addr)])
-                .send()
-                .await
-                .with_context(|| format!("cannot reach {addr}"))?;
-            let status = resp.status();
-            let body = resp.text().await?;
-            if !status.is_success() {
-                bail!("{status}: {}", body.trim_end());
-            }
-            Ok(body)
+            let query = [("from", from.to_string()), ("to", to.to_string()), ("to_addr", to_addr)];
+            post(&format!("{addr}/cluster/shards/{shard}/move"), &query).await
+        }
+        ClusterCommand::Drain { addr, node, to, to_addr } => {
+            post(&format!("{addr}/cluster/nodes/{node}/drain"), &[("to", to.to_string()), ("to_addr", to_addr)]).await
         }
     }
+}
+
+/// POSTs an admin request and returns its plain-text answer.
+async fn post(url: &str, query: &[(&str, String)]) -> Result<String> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let resp = client.post(url).query(query).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    if !status.is_success() {
+        bail!("{status}: {}", body.trim_end());
+    }
+    Ok(body)
 }
 
 fn cell(v: &Value) -> String {
@@ -155,6 +178,10 @@ mod tests {
             ClusterCommand::Move { addr: "http://127.0.0.1:3100".into(), shard: 0, from: 3, to: 4, to_addr: "h:9".into() }
         );
         assert!(a(&["move", "--shard=0", "--from=3"]).is_err());
+        assert_eq!(
+            a(&["drain", "--node=3", "--to=4", "--to-addr=h:9", "--addr=http://x:1"]).unwrap(),
+            ClusterCommand::Drain { addr: "http://x:1".into(), node: 3, to: 4, to_addr: "h:9".into() }
+        );
         let v = serde_json::json!({"node_id": 1, "nodes": [{"id": 1, "addr": "a:1"}],
             "shards": [{"shard": 0, "replicas": [1, 2], "leader": 1, "term": 3, "last_log_index": 9, "applied_index": 9, "lag": [[2, 1]]}]});
         let text = render(&v);

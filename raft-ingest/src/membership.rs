@@ -64,6 +64,21 @@ impl Ingester {
         Ok(())
     }
 
+    /// Moves every replica node `node` holds to node `to` (at `to_addr`), shard by shard, so
+    /// `node` can be stopped and removed; returns the shards moved. Shards `node` does not
+    /// hold, or `to` already holds, are skipped.
+    pub async fn drain_node(&self, node: u64, to: u64, to_addr: &str) -> Result<Vec<u64>, IngestError> {
+        let mut moved = Vec::new();
+        for shard in 0..self.placement.shards {
+            match self.move_shard_replica(shard, node, to, to_addr).await {
+                Ok(()) => moved.push(shard),
+                Err(IngestError::Layout(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(moved)
+    }
+
     /// On `shard`'s leader: moves the replica on node `from` to node `to` at `to_addr`.
     pub async fn move_replica(&self, shard: u64, from: u64, to: u64, to_addr: &str) -> Result<(), IngestError> {
         let replica = self.replica(shard).filter(|r| r.is_leader()).ok_or_else(|| {

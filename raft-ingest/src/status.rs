@@ -1,7 +1,8 @@
 //! Cluster status and administration: nodes, shards, leaders, terms, log indexes and
 //! replication lag, as JSON (`GET /cluster/status`) and as a readable HTML table (`GET /ring`,
 //! or JSON there too with `Accept: application/json`); moving a shard replica
-//! (`POST /cluster/shards/{shard}/move?from=A&to=B&to_addr=host:port`).
+//! (`POST /cluster/shards/{shard}/move?from=A&to=B&to_addr=host:port`) and draining a node
+//! onto another (`POST /cluster/nodes/{node}/drain?to=B&to_addr=host:port`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -117,20 +118,43 @@ struct MoveParams {
 }
 
 async fn move_replica(State(i): State<Arc<Ingester>>, Path(shard): Path<u64>, Query(p): Query<MoveParams>) -> Response {
-    let (status, message) = match i.move_shard_replica(shard, p.from, p.to, &p.to_addr).await {
-        Ok(()) => (StatusCode::OK, format!("shard {shard}: replica moved from node {} to node {}", p.from, p.to)),
-        Err(e @ (IngestError::NotLeader(_) | IngestError::Unavailable(_))) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    let result = i.move_shard_replica(shard, p.from, p.to, &p.to_addr).await;
+    text_result(result.map(|()| format!("shard {shard}: replica moved from node {} to node {}", p.from, p.to)))
+}
+
+/// Parameters of a drain.
+#[derive(Debug, serde::Deserialize)]
+struct DrainParams {
+    to: u64,
+    to_addr: String,
+}
+
+async fn drain(State(i): State<Arc<Ingester>>, Path(node): Path<u64>, Query(p): Query<DrainParams>) -> Response {
+    let result = i.drain_node(node, p.to, &p.to_addr).await.map(|moved| {
+        let list: Vec<String> = moved.iter().map(u64::to_string).collect();
+        format!("node {node}: moved the replicas of shards [{}] to node {}", list.join(", "), p.to)
+    });
+    text_result(result)
+}
+
+/// A plain-text answer: 200 with the message, or the error with its status.
+fn text_result(result: Result<String, IngestError>) -> Response {
+    let (status, message) = match result {
+        Ok(m) => (StatusCode::OK, m),
+        Err(e @ (IngestError::NotLeader(_) | IngestError::Redirect(_) | IngestError::Unavailable(_))) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e @ IngestError::Layout(_)) => (StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message + "\n").into_response()
 }
 
-/// `GET /cluster/status`, `GET /ring` and `POST /cluster/shards/{shard}/move`.
+/// `GET /cluster/status`, `GET /ring`, `POST /cluster/shards/{shard}/move` and
+/// `POST /cluster/nodes/{node}/drain`.
 pub fn router(ingester: Arc<Ingester>) -> Router {
     Router::new()
         .route("/cluster/status", get(status_json))
         .route("/ring", get(ring))
         .route("/cluster/shards/{shard}/move", post(move_replica))
+        .route("/cluster/nodes/{node}/drain", post(drain))
         .with_state(ingester)
 }

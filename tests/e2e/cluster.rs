@@ -238,6 +238,8 @@ async fn local_cluster_script_up_and_down() {
     drop(guard);
 }
 
+/// Node 4 joins, takes over shard 0's replica from node 3 while pushes continue, then node 3
+/// is drained onto node 4 and stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
     let mut ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
@@ -306,12 +308,30 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
         assert_eq!(rows.len(), acked.len() * 8, "node {} after the move", i + 1);
     }
 
+    // Drain node 3 onto node 4 (shard 1 is left there), then stop node 3: nothing is lost.
+    let args = vec![
+        "cluster".to_string(),
+        "drain".into(),
+        "--node=3".into(),
+        "--to=4".into(),
+        format!("--to-addr=127.0.0.1:{}", ports[3]),
+        format!("--addr={}", nodes[0].api().base),
+    ];
+    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("cli");
+    assert!(st.success() && out.contains("shards [1]"), "skald cluster drain: {out}{err}");
+    let status3 = nodes[2].api().get("/cluster/status", &[]).await.json();
+    assert!(status3["shards"].as_array().into_iter().flatten().all(|s| s["local"] == false), "node 3 is empty: {status3}");
+    nodes[2].sigterm();
+    nodes[0].api().push_json(&body(500, t)).await.expect(204, "push after node 3 left");
+    let rows = rows_eventually(&nodes[3].api(), t, (acked.len() + 1) * 8).await;
+    assert_eq!(rows.len(), (acked.len() + 1) * 8, "every entry after the drain");
+
     // A restart of node 4 keeps the new layout.
     nodes[3].kill9();
     nodes[3].restart();
     nodes[0].api().push_json(&body(1000, t)).await.expect(204, "push after node 4 restarted");
-    let rows = rows_eventually(&nodes[3].api(), t, (acked.len() + 1) * 8).await;
-    assert_eq!(rows.len(), (acked.len() + 1) * 8);
+    let rows = rows_eventually(&nodes[3].api(), t, (acked.len() + 2) * 8).await;
+    assert_eq!(rows.len(), (acked.len() + 2) * 8);
     let status = nodes[3].api().get("/cluster/status", &[]).await.json();
     assert_eq!(status["shards"][0]["local"], true, "node 4 hosts shard 0 after a restart: {status}");
 }
