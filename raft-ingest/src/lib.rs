@@ -26,6 +26,8 @@
 //!   snapshots so the log can be purged. Queries read heads and index through
 //!   `store::view::IngestView`, under the state machine's lock, so they see every entry once.
 
+#![warn(missing_docs)]
+
 pub mod command;
 pub mod config;
 pub mod decode;

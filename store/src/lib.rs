@@ -21,6 +21,8 @@
 //! object store + [`index::TenantIndex`]; querier -> [`view::IngestView::snapshot`] ->
 //! DataFusion over chunk files and head batches.
 
+#![warn(missing_docs)]
+
 pub mod chunk;
 pub mod entry;
 pub mod error;
