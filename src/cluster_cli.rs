@@ -12,12 +12,14 @@ pub const CLUSTER_USAGE: &str = "\
 usage: skald cluster status [--addr=URL]
        skald cluster move --shard=S --from=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
        skald cluster drain --node=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
+       skald cluster rebalance [--node=NODE --node-addr=HOST:PORT] [--addr=URL]
 
 status prints the nodes and shards (replicas, leader, term, log and applied indexes,
 follower lag) as the node at URL (default http://127.0.0.1:3100) sees them. move replaces
 shard S's replica on node FROM with one on node TO (its gRPC address), online: the new
 replica catches up before it becomes a voter. drain moves every replica of NODE to TO, after
-which NODE holds nothing and can be stopped.
+which NODE holds nothing and can be stopped. rebalance spreads replicas evenly over the
+nodes that hold any, plus NODE when given (a node started with cluster.join does this itself).
 ";
 
 /// A parsed `skald cluster` command.
@@ -38,6 +40,13 @@ pub enum ClusterCommand {
         /// gRPC address of `to`.
         to_addr: String,
     },
+    /// Spread replicas evenly, optionally over a new node (id, gRPC address).
+    Rebalance {
+        /// Base URL of any node.
+        addr: String,
+        /// A node to include.
+        node: Option<(u64, String)>,
+    },
     /// Move every replica of `node` to `to`, through the node at `addr`.
     Drain {
         /// Base URL of any node.
@@ -51,11 +60,20 @@ pub enum ClusterCommand {
     },
 }
 
+/// Takes the numeric flag `--name` out of `flags`.
+fn number(flags: &mut std::collections::BTreeMap<String, String>, name: &str) -> Result<u64> {
+    flags
+        .remove(name)
+        .with_context(|| format!("--{name} is required\n{CLUSTER_USAGE}"))?
+        .parse()
+        .with_context(|| format!("--{name} must be a number"))
+}
+
 /// Parses the arguments after `cluster`.
 pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<ClusterCommand> {
     let mut args = args.into_iter();
     let cmd = match args.next() {
-        Some(c) if c == "status" || c == "move" || c == "drain" => c,
+        Some(c) if ["status", "move", "drain", "rebalance"].contains(&c.as_str()) => c,
         Some(other) => bail!("unknown cluster command {other:?}\n{CLUSTER_USAGE}"),
         None => bail!("no cluster command given\n{CLUSTER_USAGE}"),
     };
@@ -69,18 +87,23 @@ pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<Clu
         flags.insert(k, v);
     }
     let addr = flags.remove("addr").unwrap_or_else(|| "http://127.0.0.1:3100".into()).trim_end_matches('/').to_string();
-    let mut number = |name: &str| -> Result<u64> {
-        flags.remove(name).with_context(|| format!("--{name} is required\n{CLUSTER_USAGE}"))?.parse().with_context(|| format!("--{name} must be a number"))
-    };
     let out = match cmd.as_str() {
         "status" => ClusterCommand::Status(addr),
         "move" => {
-            let (shard, from, to) = (number("shard")?, number("from")?, number("to")?);
+            let (shard, from, to) = (number(&mut flags, "shard")?, number(&mut flags, "from")?, number(&mut flags, "to")?);
             let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
             ClusterCommand::Move { addr, shard, from, to, to_addr }
         }
+        "rebalance" => {
+            let node = match flags.remove("node-addr") {
+                Some(a) => Some((number(&mut flags, "node")?, a)),
+                None if flags.contains_key("node") => bail!("--node needs --node-addr\n{CLUSTER_USAGE}"),
+                None => None,
+            };
+            ClusterCommand::Rebalance { addr, node }
+        }
         _ => {
-            let (node, to) = (number("node")?, number("to")?);
+            let (node, to) = (number(&mut flags, "node")?, number(&mut flags, "to")?);
             let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
             ClusterCommand::Drain { addr, node, to, to_addr }
         }
@@ -98,6 +121,10 @@ pub async fn run(cmd: ClusterCommand) -> Result<String> {
         ClusterCommand::Move { addr, shard, from, to, to_addr } => {
             let query = [("from", from.to_string()), ("to", to.to_string()), ("to_addr", to_addr)];
             post(&format!("{addr}/cluster/shards/{shard}/move"), &query).await
+        }
+        ClusterCommand::Rebalance { addr, node } => {
+            let query: Vec<(&str, String)> = node.map(|(n, a)| vec![("node", n.to_string()), ("addr", a)]).unwrap_or_default();
+            post(&format!("{addr}/cluster/rebalance"), &query).await
         }
         ClusterCommand::Drain { addr, node, to, to_addr } => {
             post(&format!("{addr}/cluster/nodes/{node}/drain"), &[("to", to.to_string()), ("to_addr", to_addr)]).await
@@ -182,6 +209,12 @@ mod tests {
             a(&["drain", "--node=3", "--to=4", "--to-addr=h:9", "--addr=http://x:1"]).unwrap(),
             ClusterCommand::Drain { addr: "http://x:1".into(), node: 3, to: 4, to_addr: "h:9".into() }
         );
+        assert_eq!(a(&["rebalance"]).unwrap(), ClusterCommand::Rebalance { addr: "http://127.0.0.1:3100".into(), node: None });
+        assert_eq!(
+            a(&["rebalance", "--node=4", "--node-addr=h:4"]).unwrap(),
+            ClusterCommand::Rebalance { addr: "http://127.0.0.1:3100".into(), node: Some((4, "h:4".into())) }
+        );
+        assert!(a(&["rebalance", "--node=4"]).is_err());
         let v = serde_json::json!({"node_id": 1, "nodes": [{"id": 1, "addr": "a:1"}],
             "shards": [{"shard": 0, "replicas": [1, 2], "leader": 1, "term": 3, "last_log_index": 9, "applied_index": 9, "lag": [[2, 1]]}]});
         let text = render(&v);

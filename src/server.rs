@@ -140,6 +140,10 @@ pub async fn run(config: Config) -> Result<()> {
                 let _ = grpc_stop.changed().await;
             }),
     );
+    if config.cluster.join && config.cluster.rebalance_on_join {
+        let joined = ingester.clone();
+        tokio::spawn(async move { joined.rebalance_after_join().await });
+    }
     println!("skald: ready");
     tracing::info!(%http_addr, %grpc_addr, data = %data_dir.display(), "skald started");
 

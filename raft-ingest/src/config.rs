@@ -92,10 +92,12 @@ pub struct ClusterConfig {
     /// Join an existing cluster: host no shard by placement, only replicas moved onto this
     /// node (default false).
     pub join: bool,
+    /// With `join`: take this node's share of replicas once started (default true).
+    pub rebalance_on_join: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { node_id: 1, advertise_addr: String::new(), seeds: Vec::new(), replication_factor: 0, join: false }
+        ClusterConfig { node_id: 1, advertise_addr: String::new(), seeds: Vec::new(), replication_factor: 0, join: false, rebalance_on_join: true }
     }
 }

@@ -104,12 +104,17 @@ impl ShardIngest for ForwardServer {
     }
 }
 
-/// Runs a replica change here.
-async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<(), IngestError> {
+/// Voters of a shard with their gRPC addresses.
+pub type Voters = Vec<(u64, String)>;
+
+/// Runs a replica operation here; `voters` answers the shard's voters (on its leader), the
+/// changes answer nothing.
+async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<Voters, IngestError> {
     match msg.op.as_str() {
-        "open" => ingester.open_replica(msg.shard).await,
-        "close" => ingester.close_replica(msg.shard).await,
-        "move" => ingester.move_replica(msg.shard, msg.from, msg.to, &msg.to_addr).await,
+        "open" => ingester.open_replica(msg.shard).await.map(|()| Vec::new()),
+        "close" => ingester.close_replica(msg.shard).await.map(|()| Vec::new()),
+        "move" => ingester.move_replica(msg.shard, msg.from, msg.to, &msg.to_addr).await.map(|()| Vec::new()),
+        "voters" => ingester.voters_local(msg.shard),
         other => Err(IngestError::Layout(format!("unknown replica operation {other:?}"))),
     }
 }
@@ -151,12 +156,12 @@ pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &Wi
     wire.snapshot().map_err(IngestError::Raft)
 }
 
-/// Asks the node at `addr` to run a replica change (`open`, `close`, or `move` on the leader).
-pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) -> Result<(), IngestError> {
+/// Asks the node at `addr` to run a replica operation (`open`, `close`, or on the leader
+/// `move` and `voters`).
+pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) -> Result<Voters, IngestError> {
     let mut req = Request::new(change);
     // Moving a replica waits for the learner to catch up.
     req.set_timeout(Duration::from_secs(300));
     let resp = client(channels, addr)?.admin(req).await;
-    let _: () = decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))?;
-    Ok(())
+    decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
 }

@@ -25,7 +25,7 @@ use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 use crate::command::{PushOutcome, TenantPush};
 use crate::config::{ClusterConfig, IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
-use crate::forward::{forward_admin, forward_push, forward_read};
+use crate::forward::{Voters, forward_admin, forward_push, forward_read};
 use crate::wire::WireRead;
 use crate::log_store::open_db;
 use crate::metrics;
@@ -52,7 +52,7 @@ enum ShardOp<'a> {
         /// The request, as sent to another node.
         wire: &'a WireRead,
     },
-    /// Move a replica (the change's `from`, `to`, `to_addr`).
+    /// Move a replica, or list the voters (the change's `op`).
     Admin(&'a proto::ingest::ShardAdmin),
 }
 
@@ -60,7 +60,7 @@ enum ShardOp<'a> {
 enum ShardOut {
     Pushed(PushOutcome),
     Read(ReadSnapshot),
-    Done,
+    Admin(Voters),
 }
 
 /// What opening another shard replica later needs.
@@ -253,12 +253,13 @@ impl Ingester {
                 Some((id, _)) if id == self.placement.node_id => match &op {
                     ShardOp::Push(p) => self.push_local(shard, (*p).clone()).await.map(ShardOut::Pushed),
                     ShardOp::Read { tenant, req, .. } => self.read_local(shard, tenant, req).await.map(ShardOut::Read),
-                    ShardOp::Admin(c) => self.move_replica(shard, c.from, c.to, &c.to_addr).await.map(|()| ShardOut::Done),
+                    ShardOp::Admin(c) if c.op == "voters" => self.voters_local(shard).map(ShardOut::Admin),
+                    ShardOp::Admin(c) => self.move_replica(shard, c.from, c.to, &c.to_addr).await.map(|()| ShardOut::Admin(Vec::new())),
                 },
                 Some((_, addr)) => match &op {
                     ShardOp::Push(p) => forward_push(&self.channels, &addr, shard, p).await.map(ShardOut::Pushed),
                     ShardOp::Read { wire, .. } => forward_read(&self.channels, &addr, shard, wire).await.map(ShardOut::Read),
-                    ShardOp::Admin(c) => forward_admin(&self.channels, &addr, (*c).clone()).await.map(|()| ShardOut::Done),
+                    ShardOp::Admin(c) => forward_admin(&self.channels, &addr, (*c).clone()).await.map(ShardOut::Admin),
                 },
                 None => Err(IngestError::NotLeader(format!("shard {shard} has no leader yet"))),
             };
@@ -284,10 +285,10 @@ impl Ingester {
 
     /// Runs a replica change on `shard`'s leader (here or forwarded), retrying while the
     /// shard elects a leader.
-    pub(crate) async fn on_leader_admin(&self, shard: u64, change: proto::ingest::ShardAdmin) -> Result<(), IngestError> {
+    pub(crate) async fn on_leader_admin(&self, shard: u64, change: proto::ingest::ShardAdmin) -> Result<Voters, IngestError> {
         match self.on_leader(shard, ShardOp::Admin(&change)).await? {
-            ShardOut::Done => Ok(()),
-            _ => Err(IngestError::Raft("internal: a replica change answered with data".into())),
+            ShardOut::Admin(v) => Ok(v),
+            _ => Err(IngestError::Raft("internal: a replica operation answered with data".into())),
         }
     }
 

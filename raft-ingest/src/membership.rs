@@ -4,7 +4,7 @@
 //! the shard. Each node records what it hosts beyond its placement (`hosted`), so restarts
 //! keep the new layout.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use openraft::BasicNode;
@@ -12,7 +12,7 @@ use openraft::BasicNode;
 use crate::error::IngestError;
 use proto::ingest::ShardAdmin;
 
-use crate::forward::forward_admin;
+use crate::forward::{Voters, forward_admin};
 use crate::hosted;
 use crate::ingester::Ingester;
 use crate::shard::{Shard, ShardNode};
@@ -28,7 +28,58 @@ impl Ingester {
     /// shard's leader wherever it is.
     pub async fn move_shard_replica(&self, shard: u64, from: u64, to: u64, to_addr: &str) -> Result<(), IngestError> {
         let request = ShardAdmin { shard, op: "move".into(), from, to, to_addr: to_addr.to_string() };
-        self.on_leader_admin(shard, request).await
+        self.on_leader_admin(shard, request).await.map(|_| ())
+    }
+
+    /// `shard`'s voters and their addresses, from its leader wherever it is.
+    pub async fn shard_voters(&self, shard: u64) -> Result<Voters, IngestError> {
+        self.on_leader_admin(shard, change(shard, "voters")).await
+    }
+
+    /// On `shard`'s leader: its voters with their addresses.
+    pub fn voters_local(&self, shard: u64) -> Result<Voters, IngestError> {
+        let replica = self.replica(shard).filter(|r| r.is_leader()).ok_or_else(|| {
+            IngestError::NotLeader(format!("node {} does not lead shard {shard}", self.placement.node_id))
+        })?;
+        Ok(replica.voters().into_iter().map(|id| (id, replica.node_addr(id).unwrap_or_default())).collect())
+    }
+
+    /// After joining: takes this node's share of replicas (retried while the cluster is busy).
+    pub async fn rebalance_after_join(&self) {
+        let me = (self.placement.node_id, self.placement.addr(self.placement.node_id).unwrap_or_default().to_string());
+        for attempt in 1..=5 {
+            match self.rebalance(std::slice::from_ref(&me)).await {
+                Ok(moves) => {
+                    tracing::info!(moves = ?moves, "rebalanced after joining");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "rebalancing after joining failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+
+    /// Spreads replicas evenly over the shards' voters plus `joining` nodes (id, gRPC
+    /// address), moving one replica at a time; returns the moves made (shard, from, to).
+    pub async fn rebalance(&self, joining: &[(u64, String)]) -> Result<Vec<(u64, u64, u64)>, IngestError> {
+        let mut voters: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+        let mut addrs: BTreeMap<u64, String> = joining.iter().cloned().collect();
+        for shard in 0..self.placement.shards {
+            let v = self.shard_voters(shard).await?;
+            voters.insert(shard, v.iter().map(|(id, _)| *id).collect());
+            for (id, addr) in v {
+                addrs.entry(id).or_insert(addr);
+            }
+        }
+        let nodes: BTreeSet<u64> = addrs.keys().copied().collect();
+        let moves = plan_moves(&voters, &nodes);
+        for &(shard, from, to) in &moves {
+            let to_addr = addrs.get(&to).cloned().unwrap_or_default();
+            self.move_shard_replica(shard, from, to, &to_addr).await?;
+        }
+        Ok(moves)
     }
 
     /// Starts hosting a replica of `shard` that joins its group when the leader adds it.
@@ -102,7 +153,59 @@ impl Ingester {
         if from == self.placement.node_id {
             self.close_replica(shard).await
         } else {
-            forward_admin(&self.channels, &from_addr, change(shard, "close")).await
+            forward_admin(&self.channels, &from_addr, change(shard, "close")).await.map(|_| ())
         }
+    }
+}
+
+/// The replica moves that even out how many shards each of `nodes` is a voter of: while
+/// the most loaded node holds two more than the least loaded, move one of its replicas (of
+/// the lowest shard the least loaded node lacks) there.
+pub fn plan_moves(voters: &BTreeMap<u64, BTreeSet<u64>>, nodes: &BTreeSet<u64>) -> Vec<(u64, u64, u64)> {
+    let mut voters = voters.clone();
+    let mut load: BTreeMap<u64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+    for v in voters.values() {
+        for n in v {
+            *load.entry(*n).or_default() += 1;
+        }
+    }
+    let mut moves = Vec::new();
+    let least = |load: &BTreeMap<u64, usize>| load.iter().min_by_key(|(id, l)| (**l, **id)).map(|(id, l)| (*id, *l));
+    let most = |load: &BTreeMap<u64, usize>| load.iter().max_by_key(|(id, l)| (**l, std::cmp::Reverse(**id))).map(|(id, l)| (*id, *l));
+    while let (Some((under, low)), Some((over, high))) = (least(&load), most(&load)) {
+        if high < low + 2 {
+            break;
+        }
+        let Some(shard) = voters.iter().find(|(_, v)| v.contains(&over) && !v.contains(&under)).map(|(s, _)| *s) else { break };
+        if let Some(v) = voters.get_mut(&shard) {
+            v.remove(&over);
+            v.insert(under);
+        }
+        *load.entry(over).or_default() -= 1;
+        *load.entry(under).or_default() += 1;
+        moves.push((shard, over, under));
+    }
+    moves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_even_spread() {
+        let v = |ids: &[u64]| ids.iter().copied().collect::<BTreeSet<u64>>();
+        // 4 shards x RF 3 on nodes 1-3, node 4 joins: it gets 3 replicas, one from each.
+        let voters: BTreeMap<u64, BTreeSet<u64>> = (0..4).map(|s| (s, v(&[1, 2, 3]))).collect();
+        let moves = plan_moves(&voters, &v(&[1, 2, 3, 4]));
+        assert_eq!(moves.len(), 3, "{moves:?}");
+        assert!(moves.iter().all(|m| m.2 == 4));
+        let froms: BTreeSet<u64> = moves.iter().map(|m| m.1).collect();
+        assert_eq!(froms, v(&[1, 2, 3]));
+        // Already even: nothing to do.
+        assert!(plan_moves(&voters, &v(&[1, 2, 3])).is_empty());
+        // A shard never gets the same node twice.
+        let voters: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::from([(0, v(&[1, 2]))]);
+        assert!(plan_moves(&voters, &v(&[1, 2, 3])).is_empty());
     }
 }

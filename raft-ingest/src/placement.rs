@@ -102,7 +102,7 @@ mod tests {
     use super::*;
 
     fn cluster(node_id: u64, seeds: &[&str], rf: u64) -> ClusterConfig {
-        ClusterConfig { node_id, advertise_addr: String::new(), seeds: seeds.iter().map(|s| s.to_string()).collect(), replication_factor: rf, join: false }
+        ClusterConfig { node_id, advertise_addr: String::new(), seeds: seeds.iter().map(|s| s.to_string()).collect(), replication_factor: rf, join: false, rebalance_on_join: false }
     }
 
     #[test]

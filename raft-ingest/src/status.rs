@@ -2,7 +2,8 @@
 //! replication lag, as JSON (`GET /cluster/status`) and as a readable HTML table (`GET /ring`,
 //! or JSON there too with `Accept: application/json`); moving a shard replica
 //! (`POST /cluster/shards/{shard}/move?from=A&to=B&to_addr=host:port`) and draining a node
-//! onto another (`POST /cluster/nodes/{node}/drain?to=B&to_addr=host:port`).
+//! onto another (`POST /cluster/nodes/{node}/drain?to=B&to_addr=host:port`), and spreading
+//! replicas evenly, optionally over a new node (`POST /cluster/rebalance?node=N&addr=host:port`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -137,6 +138,26 @@ async fn drain(State(i): State<Arc<Ingester>>, Path(node): Path<u64>, Query(p): 
     text_result(result)
 }
 
+/// Parameters of a rebalance: an optional node to include (a node that just joined).
+#[derive(Debug, serde::Deserialize)]
+struct RebalanceParams {
+    node: Option<u64>,
+    addr: Option<String>,
+}
+
+async fn rebalance(State(i): State<Arc<Ingester>>, Query(p): Query<RebalanceParams>) -> Response {
+    let joining: Vec<(u64, String)> = match (p.node, p.addr) {
+        (Some(n), Some(a)) => vec![(n, a)],
+        (None, None) => Vec::new(),
+        _ => return text_result(Err(IngestError::Layout("give both node and addr, or neither".into()))),
+    };
+    let result = i.rebalance(&joining).await.map(|moves| {
+        let list: Vec<String> = moves.iter().map(|(s, f, t)| format!("shard {s}: {f} -> {t}")).collect();
+        format!("{} moves\n{}", moves.len(), list.join("\n"))
+    });
+    text_result(result)
+}
+
 /// A plain-text answer: 200 with the message, or the error with its status.
 fn text_result(result: Result<String, IngestError>) -> Response {
     let (status, message) = match result {
@@ -148,13 +169,14 @@ fn text_result(result: Result<String, IngestError>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message + "\n").into_response()
 }
 
-/// `GET /cluster/status`, `GET /ring`, `POST /cluster/shards/{shard}/move` and
-/// `POST /cluster/nodes/{node}/drain`.
+/// `GET /cluster/status`, `GET /ring`, `POST /cluster/shards/{shard}/move`,
+/// `POST /cluster/nodes/{node}/drain` and `POST /cluster/rebalance`.
 pub fn router(ingester: Arc<Ingester>) -> Router {
     Router::new()
         .route("/cluster/status", get(status_json))
         .route("/ring", get(ring))
         .route("/cluster/shards/{shard}/move", post(move_replica))
         .route("/cluster/nodes/{node}/drain", post(drain))
+        .route("/cluster/rebalance", post(rebalance))
         .with_state(ingester)
 }

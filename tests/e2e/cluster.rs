@@ -254,6 +254,7 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
             format!("--cluster.node_id={}", i + 1),
             format!("--cluster.seeds=[{seeds}]"),
             format!("--cluster.join={join}"),
+            "--cluster.rebalance_on_join=false".into(),
             "--ingester.shards=2".into(),
             "--limits_config.discover_service_name=[]".into(),
         ]);
@@ -334,4 +335,54 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
     assert_eq!(rows.len(), (acked.len() + 2) * 8);
     let status = nodes[3].api().get("/cluster/status", &[]).await.json();
     assert_eq!(status["shards"][0]["local"], true, "node 4 hosts shard 0 after a restart: {status}");
+}
+
+/// A node that joins takes its share of the replicas by itself, with pushes going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_takes_its_share() {
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let seeds = |n: usize| (0..n).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i])).collect::<Vec<_>>().join(",");
+    let start = |i: usize, join: bool| {
+        let dir = TestDir::new(&format!("join-node{}", i + 1));
+        let mut args = base_args(&dir);
+        args.extend([
+            format!("--server.grpc_listen_port={}", ports[i]),
+            format!("--cluster.node_id={}", i + 1),
+            format!("--cluster.seeds=[{}]", seeds(if join { 4 } else { 3 })),
+            format!("--cluster.join={join}"),
+            "--ingester.shards=4".into(),
+            "--limits_config.discover_service_name=[]".into(),
+        ]);
+        Skald::start_raw(dir, args)
+    };
+    let nodes: Vec<Skald> = (0..3).map(|i| start(i, false)).collect();
+    let t = base_ts(12);
+    for round in 0..5 {
+        nodes[0].api().push_json(&body(round, t)).await.expect(204, "push before the join");
+    }
+    let fourth = start(3, true);
+    // 4 shards x 3 replicas over 4 nodes: the new node ends with 3 replicas.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let local = loop {
+        let status = fourth.api().get("/cluster/status", &[]).await.json();
+        let local = status["shards"].as_array().map(|s| s.iter().filter(|x| x["local"] == true).count()).unwrap_or(0);
+        let led = status["shards"].as_array().is_some_and(|s| s.iter().filter(|x| x["local"] == true).all(|x| x["leader"].is_u64()));
+        if (local == 3 && led) || Instant::now() >= deadline {
+            break local;
+        }
+        nodes[1].api().push_json(&body(100 + local as i64, t)).await.expect(204, "push during the rebalance");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(local, 3, "the joining node holds its share");
+    // Balanced: a rebalance through the CLI has nothing left to do.
+    let args = vec!["cluster".to_string(), "rebalance".into(), format!("--addr={}", nodes[2].api().base)];
+    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("cli");
+    assert!(st.success() && out.starts_with("0 moves"), "skald cluster rebalance: {out}{err}");
+    let all = rows_eventually(&fourth.api(), t, 0).await;
+    let mut lines: Vec<&str> = all.iter().map(|r| r.line.as_str()).collect();
+    let n = lines.len();
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(n, lines.len(), "no entry twice after the rebalance");
+    assert!(n >= 5 * 8, "every entry pushed before the join is there: {n}");
 }
