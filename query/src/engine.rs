@@ -27,7 +27,7 @@ use crate::params::Direction;
 use crate::pipeline::labels::Pairs;
 use crate::plan::extension::SkaldQueryPlanner;
 use crate::plan::pipeline_exec::{METADATA_LABELS, PARSED_LABELS, PipelineSpec, SERIES, STREAM_LABELS, VALUE};
-use crate::plan::{LogQuery, build_log_plan, build_pipeline_log_plan};
+use crate::plan::{LogQuery, build_log_plan};
 use crate::table::CHUNKS_URL;
 
 /// How many times a query is re-run with a larger fetch when duplicates ate into the limit.
@@ -147,11 +147,7 @@ impl Engine {
                 // Last round: no cap, so the answer is complete however many duplicates exist.
                 fetch = None;
             }
-            let plan = match &pipeline {
-                Some(spec) => build_pipeline_log_plan(snapshot, query, Arc::clone(spec), fetch, self.partitions)?,
-                None => build_log_plan(snapshot, query, fetch, self.partitions)?,
-            };
-            let Some(plan) = plan else {
+            let Some(plan) = build_log_plan(snapshot, query, pipeline.as_ref(), fetch, self.partitions)? else {
                 return Ok(Vec::new());
             };
             let mut stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;
@@ -237,20 +233,11 @@ impl Engine {
         for s in &mut out {
             s.points.sort_by_key(|p| p.0);
         }
-        out.sort_by(|a, b| compare_labels(&a.labels, &b.labels));
+        // Prometheus' `labels.Compare` is the order of sorted pair lists: pairwise by name,
+        // then value; a prefix first.
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
     }
-}
-
-/// Prometheus' `labels.Compare`: pairwise by name then value; a prefix sorts first.
-pub fn compare_labels(a: &Pairs, b: &Pairs) -> std::cmp::Ordering {
-    for (x, y) in a.iter().zip(b.iter()) {
-        let o = x.0.cmp(&y.0).then_with(|| x.1.cmp(&y.1));
-        if o != std::cmp::Ordering::Equal {
-            return o;
-        }
-    }
-    a.len().cmp(&b.len())
 }
 
 fn missing(name: &str) -> QueryError {

@@ -309,10 +309,7 @@ impl Service {
             Expr::Log(log) => {
                 let (snapshot, q, spec) = self.log_parts(&tenant, log, start, end, direction).await?;
                 let fetch = Some(usize::try_from(limit).unwrap_or(usize::MAX));
-                match spec {
-                    Some(spec) => plan::build_pipeline_log_plan(&snapshot, &q, spec, fetch, self.engine.partitions())?,
-                    None => plan::build_log_plan(&snapshot, &q, fetch, self.engine.partitions())?,
-                }
+                plan::build_log_plan(&snapshot, &q, spec.as_ref(), fetch, self.engine.partitions())?
             }
             Expr::Metric(m) => {
                 let steps = if instant { Steps { start, end, step } } else { aligned(start, end, step) };

@@ -90,30 +90,25 @@ fn log_sort(builder: LogicalPlanBuilder, direction: Direction, fetch: Option<usi
     Ok(builder.sort_with_limit(sort, fetch)?.build()?)
 }
 
-/// Builds the plan over `snapshot`; `None` when there is nothing to read. `fetch` caps the
-/// sorted output (the query limit), `None` leaves it uncapped.
+/// Builds the plan over `snapshot`; `None` when there is nothing to read. With `pipeline`,
+/// the stages after the scan's line filters (parsers, label filters, formatting) run in a
+/// [`LogPipelineNode`] between the scan and the sort. `fetch` caps the sorted output (the
+/// query limit), `None` leaves it uncapped.
 pub fn build_log_plan(
     snapshot: &ReadSnapshot,
     query: &LogQuery,
+    pipeline: Option<&Arc<PipelineSpec>>,
     fetch: Option<usize>,
     partitions: usize,
 ) -> Result<Option<LogicalPlan>, QueryError> {
     let Some(scan) = scan_plan(snapshot, &query.filters, query.start, query.end, partitions)? else { return Ok(None) };
-    Ok(Some(log_sort(scan, query.direction, fetch)?))
-}
-
-/// Like [`build_log_plan`], with the rest of the pipeline (parsers, label filters,
-/// formatting) running in a [`LogPipelineNode`] between the scan and the sort.
-pub fn build_pipeline_log_plan(
-    snapshot: &ReadSnapshot,
-    query: &LogQuery,
-    spec: Arc<PipelineSpec>,
-    fetch: Option<usize>,
-    partitions: usize,
-) -> Result<Option<LogicalPlan>, QueryError> {
-    let Some(scan) = scan_plan(snapshot, &query.filters, query.start, query.end, partitions)? else { return Ok(None) };
-    let node = LogPipelineNode::new(scan.build()?, spec)?;
-    let builder = LogicalPlanBuilder::from(LogicalPlan::Extension(Extension { node: Arc::new(node) }));
+    let builder = match pipeline {
+        Some(spec) => {
+            let node = LogPipelineNode::new(scan.build()?, Arc::clone(spec))?;
+            LogicalPlanBuilder::from(LogicalPlan::Extension(Extension { node: Arc::new(node) }))
+        }
+        None => scan,
+    };
     Ok(Some(log_sort(builder, query.direction, fetch)?))
 }
 

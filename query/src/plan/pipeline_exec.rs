@@ -162,8 +162,9 @@ impl PartialEq for LogPipelineNode {
 impl Eq for LogPipelineNode {}
 
 impl PartialOrd for LogPipelineNode {
+    /// Nodes are not ordered; only equal ones compare.
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        (Arc::as_ptr(&self.spec) as usize).partial_cmp(&(Arc::as_ptr(&other.spec) as usize))
+        (self == other).then_some(std::cmp::Ordering::Equal)
     }
 }
 

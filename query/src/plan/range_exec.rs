@@ -95,8 +95,9 @@ impl PartialEq for RangeAggNode {
 }
 impl Eq for RangeAggNode {}
 impl PartialOrd for RangeAggNode {
+    /// Nodes are not ordered; only equal ones compare.
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        self.spec.range.partial_cmp(&other.spec.range)
+        (self == other).then_some(std::cmp::Ordering::Equal)
     }
 }
 impl Hash for RangeAggNode {
