@@ -193,14 +193,23 @@ impl Shard {
     /// This replica's view of the group: leader, term, log and applied indexes, and on the
     /// leader each follower's lag in entries.
     pub fn raft_view(&self) -> RaftView {
-        let m = self.raft.metrics().borrow_watched().clone();
-        let last = m.last_log_index.unwrap_or(0);
-        let lag = m
-            .replication
-            .as_ref()
-            .map(|r| r.iter().filter(|(id, _)| **id != m.id).map(|(id, matched)| (*id, last.saturating_sub(matched.map(|l| l.index).unwrap_or(0)))).collect())
-            .unwrap_or_default();
-        RaftView { leader: m.current_leader, term: m.current_term, last_log_index: m.last_log_index, applied_index: m.last_applied.map(|l| l.index), lag }
+        self.with_metrics(|m| {
+            let last = m.last_log_index.unwrap_or(0);
+            let lag = m
+                .replication
+                .as_ref()
+                .map(|r| r.iter().filter(|(id, _)| **id != m.id).map(|(id, matched)| (*id, last.saturating_sub(matched.map(|l| l.index).unwrap_or(0)))).collect())
+                .unwrap_or_default();
+            RaftView { leader: m.current_leader, term: m.current_term, last_log_index: m.last_log_index, applied_index: m.last_applied.map(|l| l.index), lag }
+        })
+    }
+
+    /// Runs `f` on the replica's current Raft metrics without copying them (this is on the
+    /// path of every push and read).
+    fn with_metrics<T>(&self, f: impl FnOnce(&openraft::RaftMetrics<TypeConfig>) -> T) -> T {
+        let rx = self.raft.metrics();
+        let m = rx.borrow_watched();
+        f(&m)
     }
 
     /// Confirms with a quorum that this replica still leads and waits until everything
@@ -216,14 +225,12 @@ impl Shard {
 
     /// The group's voters, from its current membership.
     pub fn voters(&self) -> Vec<u64> {
-        let m = self.raft.metrics().borrow_watched().clone();
-        m.membership_config.membership().voter_ids().collect()
+        self.with_metrics(|m| m.membership_config.membership().voter_ids().collect())
     }
 
     /// The address of `node` in the group's membership.
     pub fn node_addr(&self, node: u64) -> Option<String> {
-        let m = self.raft.metrics().borrow_watched().clone();
-        m.membership_config.membership().get_node(&node).map(|n| n.addr.clone())
+        self.with_metrics(|m| m.membership_config.membership().get_node(&node).map(|n| n.addr.clone()))
     }
 
     /// The Raft handle, for membership changes.
@@ -240,16 +247,16 @@ impl Shard {
 
     /// True when this replica leads its group.
     pub fn is_leader(&self) -> bool {
-        let m = self.raft.metrics().borrow_watched().clone();
-        m.current_leader == Some(m.id)
+        self.with_metrics(|m| m.current_leader == Some(m.id))
     }
 
     /// The node this replica believes leads the group, and its address.
     pub fn leader(&self) -> Option<(u64, String)> {
-        let m = self.raft.metrics().borrow_watched().clone();
-        let id = m.current_leader?;
-        let addr = m.membership_config.membership().get_node(&id).map(|n| n.addr.clone())?;
-        Some((id, addr))
+        self.with_metrics(|m| {
+            let id = m.current_leader?;
+            let addr = m.membership_config.membership().get_node(&id).map(|n| n.addr.clone())?;
+            Some((id, addr))
+        })
     }
 
     /// True when heads have grown past `max_head_bytes` or one head past `chunk_target_size`.
@@ -339,21 +346,20 @@ impl Shard {
 /// committed and applied entries. Ends when Raft shuts down.
 async fn watch_raft(raft: Raft<TypeConfig, StateMachine>) {
     let mut rx = raft.metrics();
-    let (mut leader, mut committed, mut applied) = {
-        let m = rx.borrow_watched();
-        (m.current_leader, m.local_committed.map(|l| l.index).unwrap_or(0), m.last_applied.map(|l| l.index).unwrap_or(0))
-    };
+    // (id, leader, committed, applied), read without copying the metrics.
+    fn read(m: &openraft::RaftMetrics<TypeConfig>) -> (u64, Option<u64>, u64, u64) {
+        (m.id, m.current_leader, m.local_committed.map(|l| l.index).unwrap_or(0), m.last_applied.map(|l| l.index).unwrap_or(0))
+    }
+    let (_, mut leader, mut committed, mut applied) = read(&rx.borrow_watched());
     while rx.changed().await.is_ok() {
-        let m = rx.borrow_watched().clone();
-        if m.current_leader != leader && m.current_leader.is_some() {
+        let (id, now_leader, c, a) = read(&rx.borrow_watched());
+        if now_leader != leader && now_leader.is_some() {
             metrics::LEADER_CHANGES.inc();
-            if m.current_leader == Some(m.id) {
+            if now_leader == Some(id) {
                 metrics::ELECTIONS_WON.inc();
             }
         }
-        leader = m.current_leader;
-        let c = m.local_committed.map(|l| l.index).unwrap_or(0);
-        let a = m.last_applied.map(|l| l.index).unwrap_or(0);
+        leader = now_leader;
         metrics::COMMITTED_ENTRIES.add(c.saturating_sub(committed));
         metrics::APPLIED_ENTRIES.add(a.saturating_sub(applied));
         committed = committed.max(c);
