@@ -3,7 +3,7 @@
 //! only shards this node leads and answers `not_leader` otherwise, so requests never bounce
 //! between nodes; the sender retries elsewhere.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use proto::ingest::shard_ingest_client::ShardIngestClient;
@@ -63,44 +63,53 @@ fn answer<T: serde::Serialize>(ingester: &Ingester, shard: u64, result: Result<T
     }
 }
 
+impl ForwardServer {
+    /// Runs `f` on the live ingester and answers its result for `shard`.
+    async fn serve<T, Fut>(&self, shard: u64, f: impl FnOnce(Arc<Ingester>) -> Fut) -> Response<ShardReply>
+    where
+        T: serde::Serialize,
+        Fut: Future<Output = Result<T, IngestError>>,
+    {
+        match self.ingester.upgrade() {
+            Some(ingester) => {
+                let result = f(Arc::clone(&ingester)).await;
+                answer(&ingester, shard, result)
+            }
+            None => reply(Reply::Error(IngestError::ShuttingDown.to_string())),
+        }
+    }
+}
+
+fn codec(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Raft(e.to_string())
+}
+
 #[tonic::async_trait]
 impl ShardIngest for ForwardServer {
     async fn push(&self, request: Request<ShardPush>) -> Result<Response<ShardReply>, Status> {
         let msg = request.into_inner();
-        let Some(ingester) = self.ingester.upgrade() else {
-            return Ok(reply(Reply::Error("ingester is shutting down".into())));
-        };
-        let push: TenantPush = match decode(&msg.push) {
-            Ok(p) => p,
-            Err(e) => return Ok(reply(Reply::Error(e.to_string()))),
-        };
-        Ok(answer(&ingester, msg.shard, ingester.push_local(msg.shard, push).await))
+        Ok(self
+            .serve(msg.shard, |i| async move {
+                let push: TenantPush = decode(&msg.push).map_err(codec)?;
+                i.push_local(msg.shard, push).await
+            })
+            .await)
     }
 
     async fn read(&self, request: Request<ShardRead>) -> Result<Response<ShardReply>, Status> {
         let msg = request.into_inner();
-        let Some(ingester) = self.ingester.upgrade() else {
-            return Ok(reply(Reply::Error("ingester is shutting down".into())));
-        };
-        let wire: WireRead = match decode(&msg.request) {
-            Ok(w) => w,
-            Err(e) => return Ok(reply(Reply::Error(e.to_string()))),
-        };
-        let req = match wire.request() {
-            Ok(r) => r,
-            Err(e) => return Ok(reply(Reply::Error(e))),
-        };
-        let result = ingester.read_local(msg.shard, &wire.tenant, &req).await;
-        Ok(answer(&ingester, msg.shard, result.and_then(|s| WireSnapshot::new(s).map_err(IngestError::Raft))))
+        Ok(self
+            .serve(msg.shard, |i| async move {
+                let wire: WireRead = decode(&msg.request).map_err(codec)?;
+                let req = wire.request().map_err(IngestError::Raft)?;
+                WireSnapshot::new(i.read_local(msg.shard, &wire.tenant, &req).await?).map_err(IngestError::Raft)
+            })
+            .await)
     }
 
     async fn admin(&self, request: Request<ShardAdmin>) -> Result<Response<ShardReply>, Status> {
-        let Some(ingester) = self.ingester.upgrade() else {
-            return Ok(reply(Reply::Error("ingester is shutting down".into())));
-        };
         let msg = request.into_inner();
-        let shard = msg.shard;
-        Ok(answer(&ingester, shard, admin(&ingester, msg).await))
+        Ok(self.serve(msg.shard, |i| async move { admin(&i, msg).await }).await)
     }
 }
 

@@ -74,7 +74,6 @@ pub(crate) struct OpenArgs {
 /// A node's running shard replicas.
 pub struct Ingester {
     pub(crate) shards: std::sync::RwLock<BTreeMap<u64, Arc<Shard>>>,
-    ranges: EvenRanges,
     pub(crate) placement: Placement,
     pub(crate) channels: Channels,
     pub(crate) groups: Groups,
@@ -135,7 +134,6 @@ impl Ingester {
         let open = OpenArgs { data_dir: data_dir.to_path_buf(), store, config: per_shard, db };
         Ok(Arc::new(Ingester {
             shards,
-            ranges: EvenRanges::new(count),
             placement,
             channels,
             groups,
@@ -191,7 +189,7 @@ impl Ingester {
     pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
         let mut parts: BTreeMap<u64, TenantPush> = BTreeMap::new();
         for stream in push.streams {
-            let shard = self.ranges.range_of(shard_key(&push.tenant, &stream.labels));
+            let shard = EvenRanges::new(self.placement.shards).range_of(shard_key(&push.tenant, &stream.labels));
             parts
                 .entry(shard)
                 .or_insert_with(|| TenantPush { tenant: push.tenant.clone(), streams: Vec::new() })

@@ -32,16 +32,6 @@ impl EvenRanges {
         EvenRanges { count: count.max(1) }
     }
 
-    /// Number of ranges.
-    pub fn len(&self) -> u64 {
-        self.count
-    }
-
-    /// Always false: there is at least one range.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
     /// The range holding `key`.
     pub fn range_of(&self, key: u64) -> u64 {
         ((u128::from(key) * u128::from(self.count)) >> 64) as u64

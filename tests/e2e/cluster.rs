@@ -212,7 +212,7 @@ async fn local_cluster_script_up_and_down() {
     assert_eq!(shards.len(), 3, "{}", status.body);
     assert!(shards.iter().all(|s| s["leader"].is_u64()), "{}", status.body);
     let addr = format!("--addr=http://127.0.0.1:{}", http + 2);
-    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&["cluster".into(), "status".into(), addr])).await.expect("cli");
+    let (st, out, err) = skald_cli(&["cluster", "status", addr.as_str()]).await;
     assert!(st.success(), "skald cluster status failed: {err}");
     assert!(out.contains("SHARD") && out.lines().filter(|l| l.starts_with(|c: char| c.is_ascii_digit())).count() >= 6, "{out}");
     let ring = api1.get("/ring", &[]).await;
@@ -278,16 +278,9 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Through the CLI, against node 2 (which forwards to the shard's leader).
-    let args = vec![
-        "cluster".to_string(),
-        "move".into(),
-        "--shard=0".into(),
-        "--from=3".into(),
-        "--to=4".into(),
-        format!("--to-addr=127.0.0.1:{}", ports[3]),
-        format!("--addr={}", nodes[1].api().base),
-    ];
-    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("cli");
+    let to_addr = format!("--to-addr=127.0.0.1:{}", ports[3]);
+    let (st, out, err) =
+        skald_cli(&["cluster", "move", "--shard=0", "--from=3", "--to=4", &to_addr, &format!("--addr={}", nodes[1].api().base)]).await;
     assert!(st.success() && out.contains("moved"), "skald cluster move failed: {out}{err}");
     // A move that makes no sense is a 400 with the reason.
     let r = nodes[2].api().post_form(&format!("/cluster/shards/0/move?from=3&to=4&to_addr=127.0.0.1:{}", ports[3]), &[]).await;
@@ -310,15 +303,7 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
     }
 
     // Drain node 3 onto node 4 (shard 1 is left there), then stop node 3: nothing is lost.
-    let args = vec![
-        "cluster".to_string(),
-        "drain".into(),
-        "--node=3".into(),
-        "--to=4".into(),
-        format!("--to-addr=127.0.0.1:{}", ports[3]),
-        format!("--addr={}", nodes[0].api().base),
-    ];
-    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("cli");
+    let (st, out, err) = skald_cli(&["cluster", "drain", "--node=3", "--to=4", &to_addr, &format!("--addr={}", nodes[0].api().base)]).await;
     assert!(st.success() && out.contains("shards [1]"), "skald cluster drain: {out}{err}");
     let status3 = nodes[2].api().get("/cluster/status", &[]).await.json();
     assert!(status3["shards"].as_array().into_iter().flatten().all(|s| s["local"] == false), "node 3 is empty: {status3}");
@@ -375,8 +360,7 @@ async fn a_joining_node_takes_its_share() {
     };
     assert_eq!(local, 3, "the joining node holds its share");
     // Balanced: a rebalance through the CLI has nothing left to do.
-    let args = vec!["cluster".to_string(), "rebalance".into(), format!("--addr={}", nodes[2].api().base)];
-    let (st, out, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("cli");
+    let (st, out, err) = skald_cli(&["cluster", "rebalance", &format!("--addr={}", nodes[2].api().base)]).await;
     assert!(st.success() && out.starts_with("0 moves"), "skald cluster rebalance: {out}{err}");
     let all = rows_eventually(&fourth.api(), t, 0).await;
     let mut lines: Vec<&str> = all.iter().map(|r| r.line.as_str()).collect();

@@ -205,6 +205,13 @@ pub fn run_expect_exit(args: &[String]) -> (ExitStatus, String, String) {
     (status, read_buf(&p.stdout), read_buf(&p.stderr))
 }
 
+/// Runs `skald <args>` (a client command or a start that must fail) off the async runtime;
+/// returns (exit status, stdout, stderr).
+pub async fn skald_cli<S: AsRef<str>>(args: &[S]) -> (ExitStatus, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("skald command task")
+}
+
 /// The standard flags every test server gets: random ports on 127.0.0.1 only, and the test's
 /// own data directory.
 pub fn base_args(dir: &TestDir) -> Vec<String> {

@@ -53,23 +53,13 @@ async fn series_limit_explain_format_and_cli() {
 
     // The CLI prints the same plans, and query answers.
     let addr = format!("--addr={}", api.base);
-    let (status, out, err) = tokio::task::spawn_blocking(move || {
-        run_expect_exit(&["query".into(), "--explain".into(), addr, "--since=1h".into(), r#"rate({app="m"}[1m])"#.into()])
-    })
-    .await
-    .expect("cli task");
+    let (status, out, err) = skald_cli(&["query", "--explain", &addr, "--since=1h", r#"rate({app="m"}[1m])"#]).await;
     assert!(status.success(), "skald query --explain failed: {err}");
     assert!(out.contains("RangeAggExec"), "{out}");
-    let addr = format!("--addr={}", api.base);
-    let (status, out, err) = tokio::task::spawn_blocking(move || {
-        run_expect_exit(&["query".into(), addr, "--since=1h".into(), r#"{app="m", pod="a"} |= "n=3""#.into()])
-    })
-    .await
-    .expect("cli task");
+    let (status, out, err) = skald_cli(&["query", &addr, "--since=1h", r#"{app="m", pod="a"} |= "n=3""#]).await;
     assert!(status.success(), "skald query failed: {err}");
     assert!(out.contains(r#""resultType":"streams""#) && out.contains("level=info n=3"), "{out}");
-    let addr = format!("--addr={}", api.base);
-    let (status, _, err) = tokio::task::spawn_blocking(move || run_expect_exit(&["query".into(), addr, "sum(".into()])).await.expect("cli task");
+    let (status, _, err) = skald_cli(&["query", &addr, "sum("]).await;
     assert!(!status.success() && err.contains("parse error"), "a bad query must fail with the server's message: {err}");
 }
 

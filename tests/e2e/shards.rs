@@ -74,7 +74,7 @@ async fn streams_spread_over_shards_and_survive_kill9() {
     s.sigterm();
     let mut args = base_args(&s.dir);
     args.push("--ingester.shards=2".into());
-    let (status, _, err) = tokio::task::spawn_blocking(move || run_expect_exit(&args)).await.expect("task");
+    let (status, _, err) = skald_cli(&args).await;
     assert!(!status.success(), "a different shard count must not start");
     assert!(err.contains("was written with 4 shards"), "{err}");
 }

@@ -72,56 +72,39 @@ impl RaftServer {
     fn group(&self, id: u64) -> Result<GroupRaft, RaftReply> {
         self.groups.get(id).ok_or_else(|| err_reply(format!("group {id} is not served by this node")))
     }
+
+    /// Decodes `msg` for its group and answers what `f` makes of it.
+    async fn call<Req, Resp, E, Fut>(&self, msg: RaftMessage, f: impl FnOnce(GroupRaft, Req) -> Fut) -> Response<RaftReply>
+    where
+        Req: serde::de::DeserializeOwned,
+        Resp: serde::Serialize,
+        E: std::fmt::Display,
+        Fut: Future<Output = Result<Resp, E>>,
+    {
+        let reply = match (self.group(msg.group), decode::<Req>(&msg.payload)) {
+            (Err(reply), _) => reply,
+            (Ok(_), Err(e)) => err_reply(e),
+            (Ok(raft), Ok(rpc)) => match f(raft, rpc).await {
+                Ok(resp) => ok_reply(&resp),
+                Err(e) => err_reply(e),
+            },
+        };
+        Response::new(reply)
+    }
 }
 
 #[tonic::async_trait]
 impl RaftTransport for RaftServer {
     async fn append_entries(&self, request: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
-        let msg = request.into_inner();
-        let raft = match self.group(msg.group) {
-            Ok(r) => r,
-            Err(reply) => return Ok(Response::new(reply)),
-        };
-        let reply = match decode::<AppendEntriesRequest<TypeConfig>>(&msg.payload) {
-            Ok(rpc) => match raft.append_entries(rpc).await {
-                Ok(resp) => ok_reply(&resp),
-                Err(e) => err_reply(e),
-            },
-            Err(e) => err_reply(e),
-        };
-        Ok(Response::new(reply))
+        Ok(self.call(request.into_inner(), |raft, rpc: AppendEntriesRequest<TypeConfig>| async move { raft.append_entries(rpc).await }).await)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
-        let msg = request.into_inner();
-        let raft = match self.group(msg.group) {
-            Ok(r) => r,
-            Err(reply) => return Ok(Response::new(reply)),
-        };
-        let reply = match decode::<VoteRequest<TypeConfig>>(&msg.payload) {
-            Ok(rpc) => match raft.vote(rpc).await {
-                Ok(resp) => ok_reply(&resp),
-                Err(e) => err_reply(e),
-            },
-            Err(e) => err_reply(e),
-        };
-        Ok(Response::new(reply))
+        Ok(self.call(request.into_inner(), |raft, rpc: VoteRequest<TypeConfig>| async move { raft.vote(rpc).await }).await)
     }
 
     async fn pre_vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftReply>, Status> {
-        let msg = request.into_inner();
-        let raft = match self.group(msg.group) {
-            Ok(r) => r,
-            Err(reply) => return Ok(Response::new(reply)),
-        };
-        let reply = match decode::<VoteRequest<TypeConfig>>(&msg.payload) {
-            Ok(rpc) => match raft.pre_vote(rpc).await {
-                Ok(resp) => ok_reply(&resp),
-                Err(e) => err_reply(e),
-            },
-            Err(e) => err_reply(e),
-        };
-        Ok(Response::new(reply))
+        Ok(self.call(request.into_inner(), |raft, rpc: VoteRequest<TypeConfig>| async move { raft.pre_vote(rpc).await }).await)
     }
 
     async fn install_snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<RaftReply>, Status> {
