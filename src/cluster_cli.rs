@@ -1,5 +1,6 @@
-//! `skald cluster status` (the cluster as a running node sees it, as a table) and
-//! `skald cluster move` (move a shard replica to another node, online).
+//! `skald cluster ...`: the cluster as a running node sees it (`status`, as tables), and
+//! online changes through any node: move a shard replica, drain a node, rebalance, split a
+//! shard.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -13,6 +14,7 @@ usage: skald cluster status [--addr=URL]
        skald cluster move --shard=S --from=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
        skald cluster drain --node=NODE --to=NODE --to-addr=HOST:PORT [--addr=URL]
        skald cluster rebalance [--node=NODE --node-addr=HOST:PORT] [--addr=URL]
+       skald cluster split --shard=S [--at=KEY] [--addr=URL]
 
 status prints the nodes and shards (replicas, leader, term, log and applied indexes,
 follower lag) as the node at URL (default http://127.0.0.1:3100) sees them. move replaces
@@ -20,6 +22,8 @@ shard S's replica on node FROM with one on node TO (its gRPC address), online: t
 replica catches up before it becomes a voter. drain moves every replica of NODE to TO, after
 which NODE holds nothing and can be stopped. rebalance spreads replicas evenly over the
 nodes that hold any, plus NODE when given (a node started with cluster.join does this itself).
+split cuts shard S's key range in two at KEY (default: the middle); the upper part becomes a
+new shard on the same replicas.
 ";
 
 /// A parsed `skald cluster` command.
@@ -47,6 +51,15 @@ pub enum ClusterCommand {
         /// A node to include.
         node: Option<(u64, String)>,
     },
+    /// Split `shard` at key `at` (0: the middle), through the node at `addr`.
+    Split {
+        /// Base URL of any node.
+        addr: String,
+        /// The shard.
+        shard: u64,
+        /// First key of the new shard (0: the middle).
+        at: u64,
+    },
     /// Move every replica of `node` to `to`, through the node at `addr`.
     Drain {
         /// Base URL of any node.
@@ -73,7 +86,7 @@ fn number(flags: &mut std::collections::BTreeMap<String, String>, name: &str) ->
 pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<ClusterCommand> {
     let mut args = args.into_iter();
     let cmd = match args.next() {
-        Some(c) if ["status", "move", "drain", "rebalance"].contains(&c.as_str()) => c,
+        Some(c) if ["status", "move", "drain", "rebalance", "split"].contains(&c.as_str()) => c,
         Some(other) => bail!("unknown cluster command {other:?}\n{CLUSTER_USAGE}"),
         None => bail!("no cluster command given\n{CLUSTER_USAGE}"),
     };
@@ -102,6 +115,11 @@ pub fn parse_cluster_args<I: IntoIterator<Item = String>>(args: I) -> Result<Clu
             };
             ClusterCommand::Rebalance { addr, node }
         }
+        "split" => {
+            let shard = number(&mut flags, "shard")?;
+            let at = if flags.contains_key("at") { number(&mut flags, "at")? } else { 0 };
+            ClusterCommand::Split { addr, shard, at }
+        }
         _ => {
             let (node, to) = (number(&mut flags, "node")?, number(&mut flags, "to")?);
             let to_addr = flags.remove("to-addr").with_context(|| format!("--to-addr is required\n{CLUSTER_USAGE}"))?;
@@ -125,6 +143,10 @@ pub async fn run(cmd: ClusterCommand) -> Result<String> {
         ClusterCommand::Rebalance { addr, node } => {
             let query: Vec<(&str, String)> = node.map(|(n, a)| vec![("node", n.to_string()), ("addr", a)]).unwrap_or_default();
             post(&format!("{addr}/cluster/rebalance"), &query).await
+        }
+        ClusterCommand::Split { addr, shard, at } => {
+            let query: Vec<(&str, String)> = if at == 0 { Vec::new() } else { vec![("at", at.to_string())] };
+            post(&format!("{addr}/cluster/shards/{shard}/split"), &query).await
         }
         ClusterCommand::Drain { addr, node, to, to_addr } => {
             post(&format!("{addr}/cluster/nodes/{node}/drain"), &[("to", to.to_string()), ("to_addr", to_addr)]).await
@@ -154,18 +176,24 @@ fn cell(v: &Value) -> String {
 
 /// Renders `/cluster/status` JSON as two text tables.
 pub fn render(status: &Value) -> String {
-    let mut out = format!("node {}\n\nNODE  ADDRESS\n", cell(&status["node_id"]));
+    let mut out = format!(
+        "node {}, shard map version {}, metadata leader {}\n\nNODE  ADDRESS\n",
+        cell(&status["node_id"]),
+        cell(&status["map_version"]),
+        cell(&status["meta_leader"])
+    );
     for n in status["nodes"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "{:<5} {}", cell(&n["id"]), cell(&n["addr"]));
     }
-    out.push_str("\nSHARD  REPLICAS    LEADER  TERM  LAST_LOG  APPLIED  LAG\n");
+    out.push_str("\nSHARD  KEYS                               REPLICAS    LEADER  TERM  LAST_LOG  APPLIED  LAG\n");
     for s in status["shards"].as_array().into_iter().flatten() {
         let replicas: Vec<String> = s["replicas"].as_array().into_iter().flatten().map(cell).collect();
         let lag: Vec<String> = s["lag"].as_array().into_iter().flatten().map(|p| format!("{}:{}", cell(&p[0]), cell(&p[1]))).collect();
         let _ = writeln!(
             out,
-            "{:<6} {:<11} {:<7} {:<5} {:<9} {:<8} {}",
+            "{:<6} {:<34} {:<11} {:<7} {:<5} {:<9} {:<8} {}",
             cell(&s["shard"]),
+            keys(&s["range"]),
             replicas.join(","),
             cell(&s["leader"]),
             cell(&s["term"]),
@@ -175,6 +203,14 @@ pub fn render(status: &Value) -> String {
         );
     }
     out
+}
+
+/// A key range as two hex numbers.
+fn keys(range: &Value) -> String {
+    match (range["first"].as_u64(), range["last"].as_u64()) {
+        (Some(f), Some(l)) => format!("{f:016x}-{l:016x}"),
+        _ => "-".into(),
+    }
 }
 
 /// Fetches the status from `addr` and renders it.
@@ -215,9 +251,12 @@ mod tests {
             ClusterCommand::Rebalance { addr: "http://127.0.0.1:3100".into(), node: Some((4, "h:4".into())) }
         );
         assert!(a(&["rebalance", "--node=4"]).is_err());
+        assert_eq!(a(&["split", "--shard=2"]).unwrap(), ClusterCommand::Split { addr: "http://127.0.0.1:3100".into(), shard: 2, at: 0 });
+        assert_eq!(a(&["split", "--shard=2", "--at=99"]).unwrap(), ClusterCommand::Split { addr: "http://127.0.0.1:3100".into(), shard: 2, at: 99 });
+        assert!(a(&["split"]).is_err());
         let v = serde_json::json!({"node_id": 1, "nodes": [{"id": 1, "addr": "a:1"}],
-            "shards": [{"shard": 0, "replicas": [1, 2], "leader": 1, "term": 3, "last_log_index": 9, "applied_index": 9, "lag": [[2, 1]]}]});
+            "shards": [{"shard": 0, "range": {"first": 0, "last": 255}, "replicas": [1, 2], "leader": 1, "term": 3, "last_log_index": 9, "applied_index": 9, "lag": [[2, 1]]}]});
         let text = render(&v);
-        assert!(text.contains("a:1") && text.contains("1,2") && text.contains("2:1"), "{text}");
+        assert!(text.contains("a:1") && text.contains("1,2") && text.contains("2:1") && text.contains("00000000000000ff"), "{text}");
     }
 }

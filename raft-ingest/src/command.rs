@@ -7,6 +7,8 @@ use store::entry::Entry;
 use store::index::FileMeta;
 use store::labels::Labels;
 
+use crate::shard_map::{KeyRange, MetaChange, SplitChild};
+
 /// The entries of one stream in one push, already validated by the distributor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamPush {
@@ -49,6 +51,16 @@ pub enum Command {
         /// The chunk files written, one per tenant.
         files: Vec<FlushedFile>,
     },
+    /// The shard keeps `keep` and hands the rest of its range to `child`: from this entry
+    /// on it turns away streams outside `keep` (their heads stay here until flushed).
+    Split {
+        /// The keys this shard keeps.
+        keep: KeyRange,
+        /// The new shard and the keys it takes.
+        child: SplitChild,
+    },
+    /// A change to the shard map (metadata group only).
+    Meta(MetaChange),
 }
 
 impl fmt::Display for Command {
@@ -56,6 +68,8 @@ impl fmt::Display for Command {
         match self {
             Command::Push(p) => write!(f, "Push({} pushes)", p.len()),
             Command::Flushed { upto, files } => write!(f, "Flushed(upto={upto}, {} files)", files.len()),
+            Command::Split { keep, child } => write!(f, "Split(keep={}..={}, child={})", keep.first, keep.last, child.shard),
+            Command::Meta(c) => write!(f, "Meta({c:?})"),
         }
     }
 }
@@ -71,6 +85,9 @@ pub struct PushOutcome {
     pub duplicates: u64,
     /// Rejection messages (entries outside the out-of-order window), Loki's format.
     pub rejected: Vec<String>,
+    /// Streams this shard no longer owns since a split: (index in the push, the shard that
+    /// took the stream's key). None of their entries were applied.
+    pub misrouted: Vec<(u32, u64)>,
 }
 
 /// The result of applying a command.
@@ -81,6 +98,8 @@ pub enum ApplyResult {
     None,
     /// One outcome per client push, in proposal order.
     Push(Vec<PushOutcome>),
+    /// The shard id a `Meta(Reserve)` reserved.
+    Reserved(u64),
 }
 
 openraft::declare_raft_types!(

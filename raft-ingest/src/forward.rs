@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::command::{PushOutcome, TenantPush};
 use crate::error::IngestError;
 use crate::ingester::Ingester;
+use crate::shard_map::ShardMap;
 use crate::transport::codec::{decode, encode};
 use crate::transport::{Channels, MAX_MESSAGE};
 use crate::wire::{WireRead, WireSnapshot};
@@ -102,7 +103,8 @@ impl ShardIngest for ForwardServer {
             .serve(msg.shard, |i| async move {
                 let wire: WireRead = decode(&msg.request).map_err(codec)?;
                 let req = wire.request().map_err(IngestError::Raft)?;
-                WireSnapshot::new(i.read_local(msg.shard, &wire.tenant, &req).await?).map_err(IngestError::Raft)
+                let (snapshot, children) = i.read_local(msg.shard, &wire.tenant, &req).await?;
+                WireSnapshot::new(snapshot, children).map_err(IngestError::Raft)
             })
             .await)
     }
@@ -116,14 +118,30 @@ impl ShardIngest for ForwardServer {
 /// Voters of a shard with their gRPC addresses.
 pub type Voters = Vec<(u64, String)>;
 
-/// Runs a replica operation here; `voters` answers the shard's voters (on its leader), the
-/// changes answer nothing.
-async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<Voters, IngestError> {
+/// What an administrative operation answers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum AdminOut {
+    /// The change was made.
+    Done,
+    /// A shard's voters (`voters`).
+    Voters(Voters),
+    /// The node's copy of the shard map (`map`).
+    Map(ShardMap),
+    /// A shard id: the new shard of a `split`, or the id a `meta` reservation gave.
+    Shard(u64),
+}
+
+/// Runs an administrative operation here: `open`/`close` a replica, `map` (this node's
+/// copy); on the shard's leader `move`, `voters` and `split`; on the metadata leader `meta`.
+pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminOut, IngestError> {
     match msg.op.as_str() {
-        "open" => ingester.open_replica(msg.shard).await.map(|()| Vec::new()),
-        "close" => ingester.close_replica(msg.shard).await.map(|()| Vec::new()),
-        "move" => ingester.move_replica(msg.shard, msg.from, msg.to, &msg.to_addr).await.map(|()| Vec::new()),
-        "voters" => ingester.voters_local(msg.shard),
+        "open" => ingester.open_replica(msg.shard).await.map(|()| AdminOut::Done),
+        "close" => ingester.close_replica(msg.shard).await.map(|()| AdminOut::Done),
+        "move" => ingester.move_replica(msg.shard, msg.from, msg.to, &msg.to_addr).await.map(|()| AdminOut::Done),
+        "voters" => ingester.voters_local(msg.shard).map(AdminOut::Voters),
+        "split" => ingester.split_local(msg.shard, msg.at).await.map(AdminOut::Shard),
+        "map" => Ok(AdminOut::Map(ingester.local_map())),
+        "meta" => ingester.meta_local(decode(&msg.change).map_err(codec)?).await,
         other => Err(IngestError::Layout(format!("unknown replica operation {other:?}"))),
     }
 }
@@ -155,8 +173,9 @@ pub async fn forward_push(channels: &Channels, addr: &str, shard: u64, push: &Te
     decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
 }
 
-/// Reads `shard` from the node at `addr` (which answers only if it leads the shard).
-pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &WireRead) -> Result<ReadSnapshot, IngestError> {
+/// Reads `shard` from the node at `addr` (which answers only if it leads the shard), with
+/// the shards split off it.
+pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &WireRead) -> Result<(ReadSnapshot, Vec<u64>), IngestError> {
     let request = encode(read).map_err(|e| IngestError::Raft(e.to_string()))?;
     let mut req = Request::new(ShardRead { shard, request });
     req.set_timeout(REQUEST_TIMEOUT);
@@ -165,12 +184,17 @@ pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &Wi
     wire.snapshot().map_err(IngestError::Raft)
 }
 
-/// Asks the node at `addr` to run a replica operation (`open`, `close`, or on the leader
-/// `move` and `voters`).
-pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) -> Result<Voters, IngestError> {
+/// Asks the node at `addr` to run an administrative operation (see [`admin`]).
+pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) -> Result<AdminOut, IngestError> {
+    // Moving a replica waits for the learner to catch up; a map request must not stall the
+    // refresh behind a paused node.
+    let timeout = match change.op.as_str() {
+        "move" | "split" => Duration::from_secs(300),
+        "map" => Duration::from_secs(2),
+        _ => REQUEST_TIMEOUT,
+    };
     let mut req = Request::new(change);
-    // Moving a replica waits for the learner to catch up.
-    req.set_timeout(Duration::from_secs(300));
+    req.set_timeout(timeout);
     let resp = client(channels, addr)?.admin(req).await;
     decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
 }

@@ -1,16 +1,18 @@
 //! The ingester of a node: its shard replicas, and the routing of every stream to its shard.
 //!
-//! Streams are placed by [`shard_key`] (tenant and labels) over `ingester.shards` equal
-//! hash ranges; each range is a [`Shard`]: one openraft group with its own log, heads and
-//! flusher, replicated on the nodes [`Placement`] names. A push touching several shards is
-//! sent to every shard's leader concurrently (proposed here when this node leads, forwarded
-//! over gRPC otherwise, retried while a leader is being elected) and answered when every one
-//! has committed. A read asks every shard's leader for a snapshot after a read index
-//! (locally or over gRPC) and merges them; they never overlap because a stream lives in
-//! exactly one shard.
+//! Streams are placed by [`shard_key`] (tenant and labels) over the hash ranges of the
+//! shard map (`ingester.shards` equal ranges at first, more after splits); each range is a
+//! [`Shard`]: one openraft group with its own log, heads and flusher, replicated on the
+//! nodes the map names. A push touching several shards is sent to every shard's leader
+//! concurrently (proposed here when this node leads, forwarded over gRPC otherwise, retried
+//! while a leader is being elected; streams a split moved are sent on to the shard that
+//! took them) and answered when every one has committed. A read asks every shard's leader
+//! for a snapshot after a read index (locally or over gRPC), follows splits to the shards
+//! they created, and merges them; an entry lives in exactly one shard, so they never overlap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,19 +20,20 @@ use async_trait::async_trait;
 use futures::future::{join_all, try_join_all};
 use store::StoreError;
 use store::object::ChunkStore;
-use store::shard::{EvenRanges, shard_key};
+use store::shard::shard_key;
 use store::time::ByteSize;
 use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
 
 use crate::command::{PushOutcome, TenantPush};
 use crate::config::{ClusterConfig, IngesterConfig, RaftLogStoreKind};
 use crate::error::IngestError;
-use crate::forward::{Voters, forward_admin, forward_push, forward_read};
+use crate::forward::{AdminOut, admin, forward_admin, forward_push, forward_read};
 use crate::wire::WireRead;
 use crate::log_store::open_db;
 use crate::metrics;
 use crate::placement::Placement;
 use crate::shard::{Shard, ShardNode};
+use crate::shard_map::{META_GROUP, ShardMap};
 use crate::status::{ClusterStatus, NodeStatus, ShardStatus};
 use crate::transport::{Channels, Groups, GrpcNetwork};
 
@@ -52,15 +55,15 @@ enum ShardOp<'a> {
         /// The request, as sent to another node.
         wire: &'a WireRead,
     },
-    /// Move a replica, or list the voters (the change's `op`).
+    /// An administrative operation for the leader (the change's `op`).
     Admin(&'a proto::ingest::ShardAdmin),
 }
 
 /// What a [`ShardOp`] produced.
 enum ShardOut {
     Pushed(PushOutcome),
-    Read(ReadSnapshot),
-    Admin(Voters),
+    Read((ReadSnapshot, Vec<u64>)),
+    Admin(AdminOut),
 }
 
 /// What opening another shard replica later needs.
@@ -80,6 +83,14 @@ pub struct Ingester {
     pub(crate) open: OpenArgs,
     /// The last address that led each shard without a local replica.
     leader_hints: std::sync::Mutex<BTreeMap<u64, String>>,
+    /// This node's replica of the metadata group, when it is one of its voters.
+    pub(crate) meta: Option<Arc<Shard>>,
+    /// This node's copy of the shard map.
+    pub(crate) map: std::sync::RwLock<Arc<ShardMap>>,
+    /// Wakes the map loop for an early refresh.
+    pub(crate) map_wake: tokio::sync::Notify,
+    /// Set once shutdown begins; the map loop ends.
+    pub(crate) stopping: AtomicBool,
 }
 
 impl std::fmt::Debug for Ingester {
@@ -130,20 +141,49 @@ impl Ingester {
             Shard::start(data_dir, store.clone(), per_shard.clone(), i, db.clone(), node)
         }))
         .await?;
+        let meta_voters = placement.meta_voters();
+        let meta = if !cluster.join && meta_voters.contains(&placement.node_id) {
+            let node = ShardNode {
+                node_id: placement.node_id,
+                members: meta_voters.iter().map(|id| (*id, openraft::BasicNode::new(placement.addr(*id).unwrap_or_default()))).collect(),
+                initialize: meta_voters.first() == Some(&placement.node_id),
+                standalone: placement.standalone(),
+                network: GrpcNetwork::new(META_GROUP, channels.clone()),
+                groups: groups.clone(),
+            };
+            Some(Shard::start(data_dir, store.clone(), per_shard.clone(), META_GROUP, db.clone(), node).await?)
+        } else {
+            None
+        };
         let shards = std::sync::RwLock::new(local.into_iter().zip(started).collect());
         let open = OpenArgs { data_dir: data_dir.to_path_buf(), store, config: per_shard, db };
-        Ok(Arc::new(Ingester {
+        let map = std::sync::RwLock::new(Arc::new(placement.initial_map()));
+        let ingester = Arc::new(Ingester {
             shards,
             placement,
             channels,
             groups,
             open,
             leader_hints: std::sync::Mutex::new(BTreeMap::new()),
-        }))
+            meta,
+            map,
+            map_wake: tokio::sync::Notify::new(),
+            stopping: AtomicBool::new(false),
+        });
+        if ingester.placement.standalone() {
+            // Alone, the map is recorded before the first request, so it is never taken
+            // from the placement after a restart.
+            ingester.refresh_map().await?;
+        }
+        tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
+        Ok(ingester)
     }
 
-    /// This node's replica of `shard`, if it hosts one.
+    /// This node's replica of `shard` (or of the metadata group), if it hosts one.
     pub fn replica(&self, shard: u64) -> Option<Arc<Shard>> {
+        if shard == META_GROUP {
+            return self.meta.clone();
+        }
         self.shards.read().ok().and_then(|s| s.get(&shard).cloned())
     }
 
@@ -152,17 +192,31 @@ impl Ingester {
         self.shards.read().map(|s| s.iter().map(|(k, v)| (*k, Arc::clone(v))).collect()).unwrap_or_default()
     }
 
-    /// Nodes and shards as this node sees them.
+    /// Every shard id: the map's and this node's replicas'.
+    pub fn shard_ids(&self) -> Vec<u64> {
+        let mut ids: BTreeSet<u64> = self.map().shards.keys().copied().collect();
+        ids.extend(self.replicas().into_iter().map(|(id, _)| id));
+        ids.into_iter().collect()
+    }
+
+    /// Nodes and shards as this node sees them: the shard map, with Raft state for the
+    /// replicas this node holds.
     pub fn status(&self) -> ClusterStatus {
-        let nodes = self.placement.nodes.iter().map(|(id, addr)| NodeStatus { id: *id, addr: addr.clone() }).collect();
-        let shards = (0..self.placement.shards)
+        let map = self.map();
+        let nodes = map.nodes.iter().map(|(id, addr)| NodeStatus { id: *id, addr: addr.clone() }).collect();
+        let shards = self
+            .shard_ids()
+            .into_iter()
             .map(|shard| {
-                let replicas = self.placement.replicas(shard);
+                let entry = map.shards.get(&shard);
+                let replicas = entry.map(|e| e.replicas.iter().copied().collect()).unwrap_or_default();
+                let range = entry.map(|e| e.range);
                 match self.replica(shard) {
                     Some(s) => {
                         let v = s.raft_view();
                         ShardStatus {
                             shard,
+                            range: s.split_state().owned.or(range),
                             replicas: s.voters(),
                             local: true,
                             leader: v.leader,
@@ -172,11 +226,12 @@ impl Ingester {
                             lag: v.lag,
                         }
                     }
-                    None => ShardStatus { shard, replicas, local: false, leader: None, term: None, last_log_index: None, applied_index: None, lag: Vec::new() },
+                    None => ShardStatus { shard, range, replicas, local: false, leader: None, term: None, last_log_index: None, applied_index: None, lag: Vec::new() },
                 }
             })
             .collect();
-        ClusterStatus { node_id: self.placement.node_id, nodes, shards }
+        let meta = self.meta.as_ref().map(|m| m.raft_view());
+        ClusterStatus { node_id: self.placement.node_id, map_version: map.version, meta_leader: meta.and_then(|v| v.leader), nodes, shards }
     }
 
     /// The Raft groups this node serves, for the transport server.
@@ -187,24 +242,44 @@ impl Ingester {
     /// Sends `push` to the leaders of its streams' shards and returns once all have
     /// committed, fsynced and applied their part.
     pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
+        let map = self.map();
         let mut parts: BTreeMap<u64, TenantPush> = BTreeMap::new();
         for stream in push.streams {
-            let shard = EvenRanges::new(self.placement.shards).range_of(shard_key(&push.tenant, &stream.labels));
+            let key = shard_key(&push.tenant, &stream.labels);
+            let shard = map.shard_of(key).ok_or_else(|| IngestError::Layout(format!("no shard owns key {key} in map version {}", map.version)))?;
             parts
                 .entry(shard)
                 .or_insert_with(|| TenantPush { tenant: push.tenant.clone(), streams: Vec::new() })
                 .streams
                 .push(stream);
         }
-        let outcomes = try_join_all(parts.into_iter().map(|(shard, part)| self.push_shard(shard, part))).await?;
+        let deadline = Instant::now() + LEADER_WAIT;
         let mut total = PushOutcome::default();
-        for o in outcomes {
-            total.accepted += o.accepted;
-            total.bytes += o.bytes;
-            total.duplicates += o.duplicates;
-            total.rejected.extend(o.rejected);
+        loop {
+            let outcomes = try_join_all(parts.iter().map(|(shard, part)| self.push_shard(*shard, part))).await?;
+            // Streams a split moved go on to the shard that took them.
+            let mut moved: BTreeMap<u64, TenantPush> = BTreeMap::new();
+            for ((_, part), o) in parts.into_iter().zip(outcomes) {
+                total.accepted += o.accepted;
+                total.bytes += o.bytes;
+                total.duplicates += o.duplicates;
+                total.rejected.extend(o.rejected);
+                let mut streams: Vec<Option<_>> = part.streams.into_iter().map(Some).collect();
+                for (i, to) in o.misrouted {
+                    if let Some(stream) = streams.get_mut(i as usize).and_then(Option::take) {
+                        moved.entry(to).or_insert_with(|| TenantPush { tenant: part.tenant.clone(), streams: Vec::new() }).streams.push(stream);
+                    }
+                }
+            }
+            if moved.is_empty() {
+                return Ok(total);
+            }
+            self.map_wake.notify_one();
+            if Instant::now() >= deadline {
+                return Err(IngestError::Unavailable("streams kept moving between splitting shards".into()));
+            }
+            parts = moved;
         }
-        Ok(total)
     }
 
     /// Proposes `push` to `shard` here if this node leads it; `NotLeader` otherwise.
@@ -226,9 +301,8 @@ impl Ingester {
         if let Some(addr) = self.leader_hints.lock().ok().and_then(|h| h.get(&shard).cloned()) {
             return Some((0, addr));
         }
-        let ids: Vec<u64> = self.placement.nodes.keys().copied().filter(|id| *id != self.placement.node_id).collect();
-        let id = *ids.get(attempt % ids.len().max(1))?;
-        Some((id, self.placement.addr(id)?.to_string()))
+        let nodes: Vec<(u64, String)> = self.map().nodes.iter().filter(|(id, _)| **id != self.placement.node_id).map(|(id, a)| (*id, a.clone())).collect();
+        nodes.get(attempt % nodes.len().max(1)).cloned()
     }
 
     fn set_hint(&self, shard: u64, addr: Option<String>) {
@@ -251,8 +325,8 @@ impl Ingester {
                 Some((id, _)) if id == self.placement.node_id => match &op {
                     ShardOp::Push(p) => self.push_local(shard, (*p).clone()).await.map(ShardOut::Pushed),
                     ShardOp::Read { tenant, req, .. } => self.read_local(shard, tenant, req).await.map(ShardOut::Read),
-                    ShardOp::Admin(c) if c.op == "voters" => self.voters_local(shard).map(ShardOut::Admin),
-                    ShardOp::Admin(c) => self.move_replica(shard, c.from, c.to, &c.to_addr).await.map(|()| ShardOut::Admin(Vec::new())),
+                    // Boxed: a split proposes to the metadata group through here again.
+                    ShardOp::Admin(c) => Box::pin(admin(self, (*c).clone())).await.map(ShardOut::Admin),
                 },
                 Some((_, addr)) => match &op {
                     ShardOp::Push(p) => forward_push(&self.channels, &addr, shard, p).await.map(ShardOut::Pushed),
@@ -281,9 +355,9 @@ impl Ingester {
         }
     }
 
-    /// Runs a replica change on `shard`'s leader (here or forwarded), retrying while the
-    /// shard elects a leader.
-    pub(crate) async fn on_leader_admin(&self, shard: u64, change: proto::ingest::ShardAdmin) -> Result<Voters, IngestError> {
+    /// Runs an administrative operation on `shard`'s leader (here or forwarded), retrying
+    /// while the shard elects a leader.
+    pub(crate) async fn on_leader_admin(&self, shard: u64, change: proto::ingest::ShardAdmin) -> Result<AdminOut, IngestError> {
         match self.on_leader(shard, ShardOp::Admin(&change)).await? {
             ShardOut::Admin(v) => Ok(v),
             _ => Err(IngestError::Raft("internal: a replica operation answered with data".into())),
@@ -291,15 +365,16 @@ impl Ingester {
     }
 
     /// Delivers one shard's part of a push.
-    async fn push_shard(&self, shard: u64, push: TenantPush) -> Result<PushOutcome, IngestError> {
-        match self.on_leader(shard, ShardOp::Push(&push)).await? {
+    async fn push_shard(&self, shard: u64, push: &TenantPush) -> Result<PushOutcome, IngestError> {
+        match self.on_leader(shard, ShardOp::Push(push)).await? {
             ShardOut::Pushed(o) => Ok(o),
             _ => Err(IngestError::Raft("internal: a push answered with something else".into())),
         }
     }
 
-    /// Reads `shard` here after confirming leadership (read index); `NotLeader` otherwise.
-    pub async fn read_local(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, IngestError> {
+    /// Reads `shard` here after confirming leadership (read index), with the shards split
+    /// off it; `NotLeader` otherwise.
+    pub async fn read_local(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<(ReadSnapshot, Vec<u64>), IngestError> {
         let replica = self.replica(shard).ok_or_else(|| IngestError::NotLeader(format!("shard {shard} has no replica on node {}", self.placement.node_id)))?;
         if !self.placement.standalone() {
             if !replica.is_leader() {
@@ -307,11 +382,11 @@ impl Ingester {
             }
             replica.linearize().await?;
         }
-        Ok(replica.snapshot(tenant, req).await?)
+        Ok(replica.read(tenant, req)?)
     }
 
-    /// A linearizable snapshot of one shard, from its leader.
-    async fn read_shard(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, IngestError> {
+    /// A linearizable snapshot of one shard, from its leader, with the shards split off it.
+    async fn read_shard(&self, shard: u64, tenant: &str, req: &SnapshotRequest) -> Result<(ReadSnapshot, Vec<u64>), IngestError> {
         let wire = WireRead::new(tenant, req);
         match self.on_leader(shard, ShardOp::Read { tenant, req, wire: &wire }).await? {
             ShardOut::Read(s) => Ok(s),
@@ -328,7 +403,10 @@ impl Ingester {
     /// Stops every shard (flushing heads if configured); the first error is returned after
     /// all shards were asked to stop.
     pub async fn shutdown(&self) -> Result<(), IngestError> {
-        join_all(self.replicas().into_iter().map(|(_, s)| async move { s.shutdown().await })).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.map_wake.notify_one();
+        let all = self.replicas().into_iter().map(|(_, s)| s).chain(self.meta.clone());
+        join_all(all.map(|s| async move { s.shutdown().await })).await.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
     }
 }
@@ -372,15 +450,25 @@ fn check_layout(raft_dir: &Path, count: u64) -> Result<(), IngestError> {
 impl IngestView for Ingester {
     /// Every shard's snapshot from its leader (read index), so a read sees every push
     /// acknowledged before it started; shards are read concurrently.
+    /// A shard that split names the shards it split into, and they are read as well, so a
+    /// stale map never hides a push acknowledged by a new shard. A stream whose entries
+    /// straddle a split appears in both shards and is listed once.
     async fn snapshot(&self, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, StoreError> {
         let mut out = ReadSnapshot::default();
-        let parts = try_join_all((0..self.placement.shards).map(|shard| self.read_shard(shard, tenant, req)))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
-        for s in parts {
-            out.streams.extend(s.streams);
-            out.files.extend(s.files);
-            out.heads.extend(s.heads);
+        let mut todo: Vec<u64> = self.map().shards.keys().copied().collect();
+        let mut seen: HashSet<u64> = todo.iter().copied().collect();
+        let mut streams = HashSet::new();
+        while !todo.is_empty() {
+            let parts = try_join_all(todo.iter().map(|shard| self.read_shard(*shard, tenant, req)))
+                .await
+                .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+            todo.clear();
+            for (s, children) in parts {
+                todo.extend(children.into_iter().filter(|c| seen.insert(*c)));
+                out.streams.extend(s.streams.into_iter().filter(|(id, _)| streams.insert(*id)));
+                out.files.extend(s.files);
+                out.heads.extend(s.heads);
+            }
         }
         Ok(out)
     }

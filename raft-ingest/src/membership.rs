@@ -12,14 +12,14 @@ use openraft::BasicNode;
 use crate::error::IngestError;
 use proto::ingest::ShardAdmin;
 
-use crate::forward::{Voters, forward_admin};
+use crate::forward::{AdminOut, Voters, forward_admin};
 use crate::hosted;
 use crate::ingester::Ingester;
 use crate::shard::{Shard, ShardNode};
 use crate::transport::GrpcNetwork;
 
-/// A replica change without a move's parameters.
-fn change(shard: u64, op: &str) -> ShardAdmin {
+/// An administrative request without a move's parameters.
+pub(crate) fn change(shard: u64, op: &str) -> ShardAdmin {
     ShardAdmin { shard, op: op.to_string(), ..ShardAdmin::default() }
 }
 
@@ -27,13 +27,16 @@ impl Ingester {
     /// Moves `shard`'s replica from node `from` to node `to` (at `to_addr`), through the
     /// shard's leader wherever it is.
     pub async fn move_shard_replica(&self, shard: u64, from: u64, to: u64, to_addr: &str) -> Result<(), IngestError> {
-        let request = ShardAdmin { shard, op: "move".into(), from, to, to_addr: to_addr.to_string() };
+        let request = ShardAdmin { shard, op: "move".into(), from, to, to_addr: to_addr.to_string(), ..ShardAdmin::default() };
         self.on_leader_admin(shard, request).await.map(|_| ())
     }
 
     /// `shard`'s voters and their addresses, from its leader wherever it is.
     pub async fn shard_voters(&self, shard: u64) -> Result<Voters, IngestError> {
-        self.on_leader_admin(shard, change(shard, "voters")).await
+        match self.on_leader_admin(shard, change(shard, "voters")).await? {
+            AdminOut::Voters(v) => Ok(v),
+            other => Err(IngestError::Raft(format!("internal: voters answered {other:?}"))),
+        }
     }
 
     /// On `shard`'s leader: its voters with their addresses.
@@ -66,7 +69,7 @@ impl Ingester {
     pub async fn rebalance(&self, joining: &[(u64, String)]) -> Result<Vec<(u64, u64, u64)>, IngestError> {
         let mut voters: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         let mut addrs: BTreeMap<u64, String> = joining.iter().cloned().collect();
-        for shard in 0..self.placement.shards {
+        for shard in self.shard_ids() {
             let v = self.shard_voters(shard).await?;
             voters.insert(shard, v.iter().map(|(id, _)| *id).collect());
             for (id, addr) in v {
@@ -120,7 +123,7 @@ impl Ingester {
     /// hold, or `to` already holds, are skipped.
     pub async fn drain_node(&self, node: u64, to: u64, to_addr: &str) -> Result<Vec<u64>, IngestError> {
         let mut moved = Vec::new();
-        for shard in 0..self.placement.shards {
+        for shard in self.shard_ids() {
             match self.move_shard_replica(shard, node, to, to_addr).await {
                 Ok(()) => moved.push(shard),
                 Err(IngestError::Layout(_)) => {}
@@ -151,10 +154,12 @@ impl Ingester {
         next.insert(to);
         raft.change_membership(next, false).await.map_err(|e| IngestError::Raft(format!("replacing node {from} with {to}: {e}")))?;
         if from == self.placement.node_id {
-            self.close_replica(shard).await
+            self.close_replica(shard).await?;
         } else {
-            forward_admin(&self.channels, &from_addr, change(shard, "close")).await.map(|_| ())
+            forward_admin(&self.channels, &from_addr, change(shard, "close")).await?;
         }
+        self.map_wake.notify_one();
+        Ok(())
     }
 }
 

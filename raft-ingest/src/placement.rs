@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use openraft::BasicNode;
 
 use crate::config::ClusterConfig;
+use crate::shard_map::{KeyRange, META_VOTERS, ShardEntry, ShardMap};
 
 /// Where every shard's replicas live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +96,20 @@ impl Placement {
     pub fn addr(&self, node: u64) -> Option<&str> {
         self.nodes.get(&node).map(String::as_str)
     }
+
+    /// The voters of the metadata group: the lowest-id nodes, at most [`META_VOTERS`]; the
+    /// first one initializes it.
+    pub fn meta_voters(&self) -> Vec<u64> {
+        self.nodes.keys().copied().take(META_VOTERS).collect()
+    }
+
+    /// The cluster's first shard map: equal ranges with their placement replicas.
+    pub fn initial_map(&self) -> ShardMap {
+        let shards = (0..self.shards)
+            .map(|s| (s, ShardEntry { range: KeyRange::even(s, self.shards), replicas: self.replicas(s).into_iter().collect() }))
+            .collect();
+        ShardMap { version: 0, nodes: self.nodes.clone(), shards, next_shard: self.shards }
+    }
 }
 
 #[cfg(test)]
@@ -114,6 +129,11 @@ mod tests {
         assert_eq!(p.replicas(3), vec![1, 2, 4]);
         assert_eq!(p.local_shards(), vec![0, 1, 2, 3].into_iter().filter(|s| p.replicas(*s).contains(&2)).collect::<Vec<_>>());
         assert!(p.initializes(1) && !p.initializes(0));
+        assert_eq!(p.meta_voters(), vec![1, 2, 3, 4]);
+        let map = p.initial_map();
+        assert_eq!(map.shards.len(), 4);
+        assert_eq!(map.shards[&1].replicas.iter().copied().collect::<Vec<_>>(), p.replicas(1));
+        assert_eq!((map.shards[&0].range.first, map.shards[&3].range.last, map.next_shard), (0, u64::MAX, 4));
         assert_eq!(Placement::new(&cluster(1, &seeds[..2], 0), 1, "x:0").expect("p").replication_factor, 2);
         let solo = Placement::new(&cluster(1, &[], 0), 2, "127.0.0.1:9095").expect("standalone");
         assert!(solo.standalone());

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
@@ -19,7 +18,7 @@ use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
 use store::StoreError;
 use store::chunk::write_chunk;
 use store::object::ChunkStore;
-use store::view::{IngestView, ReadSnapshot, SnapshotRequest};
+use store::view::{ReadSnapshot, SnapshotRequest};
 
 use crate::command::{ApplyResult, Command, FlushedFile, PushOutcome, TenantPush, TypeConfig};
 use crate::config::{IngesterConfig, RaftLogStoreKind};
@@ -29,6 +28,7 @@ use crate::log_store::{LogStore, open_db};
 use crate::metrics;
 use crate::transport::{Groups, GrpcNetwork};
 use crate::segment_log::SegmentLog;
+use crate::shard_map::{ShardMap, SplitState, group_name};
 use crate::state_machine::{SharedState, StateMachine};
 
 /// How this node takes part in a shard's group.
@@ -111,7 +111,7 @@ impl Shard {
         let sm = StateMachine::open(&raft_dir, shard, heads_config)?;
         let state = sm.state();
         let raft_config = Config {
-            cluster_name: format!("skald-shard-{shard}"),
+            cluster_name: format!("skald-shard-{}", group_name(shard)),
             heartbeat_interval: 100,
             election_timeout_min: 200,
             election_timeout_max: 400,
@@ -133,7 +133,7 @@ impl Shard {
                 (Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await, Some(db))
             }
             RaftLogStoreKind::Segments => {
-                let log = SegmentLog::open(&raft_dir.join(format!("segments-{shard}")))?;
+                let log = SegmentLog::open(&raft_dir.join(format!("segments-{}", group_name(shard))))?;
                 (Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await, None)
             }
         };
@@ -396,7 +396,7 @@ async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiv
                 Ok(resp) => {
                     let outcomes = match resp.data {
                         ApplyResult::Push(o) => o,
-                        ApplyResult::None => Vec::new(),
+                        _ => Vec::new(),
                     };
                     let mut outcomes = outcomes.into_iter();
                     for reply in replies {
@@ -439,13 +439,30 @@ async fn flush_loop(ingester: std::sync::Weak<Shard>, mut stop: watch::Receiver<
     }
 }
 
-#[async_trait]
-impl IngestView for Shard {
-    async fn snapshot(&self, tenant: &str, req: &SnapshotRequest) -> Result<ReadSnapshot, StoreError> {
-        let state = self
-            .state
-            .read()
-            .map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
-        state.heads.read(tenant, req)
+impl Shard {
+    /// One consistent view of `tenant` for `req` on this replica, with the shards split off
+    /// this one (a reader must read those too: they hold the keys this shard gave away).
+    pub fn read(&self, tenant: &str, req: &SnapshotRequest) -> Result<(ReadSnapshot, Vec<u64>), StoreError> {
+        let state = self.state.read().map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
+        Ok((state.heads.read(tenant, req)?, state.split.children.iter().map(|c| c.shard).collect()))
+    }
+
+    /// The group's split state as applied on this replica.
+    pub fn split_state(&self) -> SplitState {
+        self.state.read().map(|s| s.split.clone()).unwrap_or_default()
+    }
+
+    /// The shard map as applied on this replica (metadata group only).
+    pub fn map(&self) -> ShardMap {
+        self.state.read().map(|s| s.map.clone()).unwrap_or_default()
+    }
+
+    /// Proposes `command` directly (not batched) and returns its apply result.
+    pub async fn propose(&self, command: Command) -> Result<ApplyResult, IngestError> {
+        match self.raft.client_write(command).await {
+            Ok(resp) => Ok(resp.data),
+            Err(e) if e.forward_to_leader().is_some() => Err(IngestError::NotLeader(e.to_string())),
+            Err(e) => Err(IngestError::Raft(e.to_string())),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The Raft state machine of an ingest shard: applies pushes to heads and flushes to the index.
 //!
-//! Snapshots are the whole [`Heads`] (chunk index plus unflushed rows). The flusher asks for
+//! Snapshots are the whole [`Heads`] (chunk index plus unflushed rows), followed by the
+//! group's [`SplitState`] and, in the metadata group, the [`ShardMap`]. The flusher asks for
 //! one right after each `Flushed` entry, when heads are small; openraft then purges the log up
 //! to the snapshot. The current snapshot is kept in `snapshot-{group}.bin` beside the log
 //! (replaced atomically: write, fsync, rename, fsync the directory), and on start the
@@ -16,8 +17,10 @@ use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
-use crate::command::{ApplyResult, Command, TypeConfig};
+use crate::command::{ApplyResult, Command, PushOutcome, TenantPush, TypeConfig};
+use store::shard::shard_key;
 use crate::heads::{Heads, HeadsConfig, SavedHeads};
+use crate::shard_map::{ShardMap, SplitState, group_name};
 
 /// Snapshot file layout: `[meta length: u32][crc32 of the rest: u32][meta JSON][heads]`.
 const SNAPSHOT_HEADER: usize = 8;
@@ -28,11 +31,34 @@ const SNAPSHOT_HEADER: usize = 8;
 pub struct SmState {
     /// Heads and chunk indexes.
     pub heads: Heads,
+    /// The range a split shard still owns and the shards split off it.
+    pub split: SplitState,
+    /// The shard map (metadata group only; empty elsewhere).
+    pub map: ShardMap,
     last: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
 }
 
 impl SmState {
+    /// Applies one client push, turning away the streams a split handed to another shard.
+    fn apply_push(&mut self, log_index: u64, mut push: TenantPush, now: Instant) -> PushOutcome {
+        let mut misrouted = Vec::new();
+        if self.split.owned.is_some() {
+            let mut i: u32 = 0;
+            push.streams.retain(|s| {
+                let to = self.split.moved_to(shard_key(&push.tenant, &s.labels));
+                if let Some(to) = to {
+                    misrouted.push((i, to));
+                }
+                i += 1;
+                to.is_none()
+            });
+        }
+        let mut out = self.heads.apply_push(log_index, push, now);
+        out.misrouted = misrouted;
+        out
+    }
+
     /// Index of the last applied log entry (0 before any).
     pub fn last_applied_index(&self) -> u64 {
         self.last.as_ref().map(|l| l.index).unwrap_or(0)
@@ -84,7 +110,7 @@ impl StateMachine {
     }
 
     fn snapshot_path(&self) -> PathBuf {
-        self.dir.join(format!("snapshot-{}.bin", self.group))
+        self.dir.join(format!("snapshot-{}.bin", group_name(self.group)))
     }
 
     fn load_snapshot(&self) -> Result<Option<SnapshotParts>, io::Error> {
@@ -110,7 +136,7 @@ impl StateMachine {
         crc.update(&meta);
         crc.update(data);
         let meta_len = u32::try_from(meta.len()).map_err(|_| invalid("snapshot metadata over 4 GiB"))?;
-        let tmp = self.dir.join(format!("snapshot-{}.tmp", self.group));
+        let tmp = self.dir.join(format!("snapshot-{}.tmp", group_name(self.group)));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&meta_len.to_le_bytes())?;
         f.write_all(&crc.finalize().to_le_bytes())?;
@@ -122,10 +148,12 @@ impl StateMachine {
     }
 
     fn restore(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
-        let saved: SavedHeads = postcard::from_bytes(data).map_err(invalid)?;
+        let (saved, rest): (SavedHeads, &[u8]) = postcard::take_from_bytes(data).map_err(invalid)?;
+        // Snapshots written before splits existed end after the heads.
+        let (split, map) = if rest.is_empty() { Default::default() } else { postcard::from_bytes(rest).map_err(invalid)? };
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
-            SmState { heads, last: meta.last_log_id, membership: meta.last_membership.clone() };
+            SmState { heads, split, map, last: meta.last_log_id, membership: meta.last_membership.clone() };
         Ok(())
     }
 
@@ -135,8 +163,18 @@ impl StateMachine {
             EntryPayload::Blank => ApplyResult::None,
             EntryPayload::Normal(Command::Push(pushes)) => {
                 let now = Instant::now();
-                ApplyResult::Push(pushes.into_iter().map(|p| state.heads.apply_push(log_id.index, p, now)).collect())
+                let outcomes = pushes.into_iter().map(|p| state.apply_push(log_id.index, p, now)).collect();
+                ApplyResult::Push(outcomes)
             }
+            EntryPayload::Normal(Command::Split { keep, child }) => {
+                state.split.owned = Some(keep);
+                state.split.children.push(child);
+                ApplyResult::None
+            }
+            EntryPayload::Normal(Command::Meta(change)) => match state.map.apply(change) {
+                Some(id) => ApplyResult::Reserved(id),
+                None => ApplyResult::None,
+            },
             EntryPayload::Normal(Command::Flushed { upto, files }) => {
                 state.heads.apply_flushed(upto, files);
                 ApplyResult::None
@@ -157,7 +195,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, Vec<u8>>, io::Error> {
         let (data, meta) = {
             let state = self.state.read().map_err(poisoned)?;
-            let data = postcard::to_stdvec(&state.heads.to_saved()).map_err(invalid)?;
+            let mut data = postcard::to_stdvec(&state.heads.to_saved()).map_err(invalid)?;
+            data.extend(postcard::to_stdvec(&(&state.split, &state.map)).map_err(invalid)?);
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: state.last,
                 last_membership: state.membership.clone(),
@@ -203,5 +242,46 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<TypeConfig, Vec<u8>>>, io::Error> {
         Ok(self.load_snapshot()?.map(|(meta, snapshot)| SnapshotOf::<TypeConfig, Vec<u8>> { meta, snapshot }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use store::entry::Entry;
+    use store::labels::Labels;
+
+    use super::*;
+    use crate::command::StreamPush;
+    use crate::shard_map::{KeyRange, MetaChange, SplitChild};
+
+    #[tokio::test]
+    async fn split_turns_streams_away_and_survives_a_snapshot() {
+        let dir = crate::testutil::temp_dir("sm-split");
+        let mut sm = StateMachine::open(&dir, 3, HeadsConfig::default()).expect("open");
+        let (keep, give) = KeyRange::ALL.split(0).expect("split");
+        let labels: Vec<Labels> = (0..20).map(|i| Labels::parse(&format!(r#"{{app="a{i}"}}"#)).expect("labels")).collect();
+        let child_of = |l: &Labels| give.contains(shard_key("t", l));
+        assert!(labels.iter().any(child_of) && !labels.iter().all(child_of), "test streams fall on both sides");
+        {
+            let mut s = sm.state.write().expect("lock");
+            s.split.owned = Some(keep);
+            s.split.children.push(SplitChild { shard: 9, range: give, replicas: BTreeSet::from([1]) });
+            s.map.apply(MetaChange::AddNode { id: 1, addr: "h:1".into() });
+            let push = TenantPush {
+                tenant: "t".into(),
+                streams: labels.iter().map(|l| StreamPush { labels: l.clone(), entries: vec![Entry { ts: 1, line: "x".into(), metadata: Vec::new() }] }).collect(),
+            };
+            let out = s.apply_push(1, push, Instant::now());
+            let moved: Vec<usize> = labels.iter().enumerate().filter(|(_, l)| child_of(l)).map(|(i, _)| i).collect();
+            assert_eq!(out.misrouted, moved.iter().map(|i| (*i as u32, 9)).collect::<Vec<_>>());
+            assert_eq!(out.accepted as usize, labels.len() - moved.len(), "only owned streams are applied");
+        }
+        let snap = sm.build_snapshot().await.expect("snapshot");
+        let restored = StateMachine::open(&dir, 3, HeadsConfig::default()).expect("reopen");
+        let (a, b) = (restored.state.read().expect("lock"), sm.state.read().expect("lock"));
+        assert_eq!((&a.split, &a.map), (&b.split, &b.map), "split state and map come back from {} bytes", snap.snapshot.len());
+        assert_eq!(a.heads.bytes(), b.heads.bytes());
     }
 }

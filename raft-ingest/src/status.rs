@@ -3,7 +3,8 @@
 //! or JSON there too with `Accept: application/json`); moving a shard replica
 //! (`POST /cluster/shards/{shard}/move?from=A&to=B&to_addr=host:port`) and draining a node
 //! onto another (`POST /cluster/nodes/{node}/drain?to=B&to_addr=host:port`), and spreading
-//! replicas evenly, optionally over a new node (`POST /cluster/rebalance?node=N&addr=host:port`).
+//! replicas evenly, optionally over a new node (`POST /cluster/rebalance?node=N&addr=host:port`),
+//! and splitting a shard's range in two (`POST /cluster/shards/{shard}/split?at=KEY`).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 use crate::error::IngestError;
 use crate::ingester::Ingester;
+use crate::shard_map::KeyRange;
 
 /// One node of the cluster.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct NodeStatus {
 pub struct ShardStatus {
     /// Shard (and group) id.
     pub shard: u64,
+    /// The keys the shard owns (from its own state when local, else from the map).
+    pub range: Option<KeyRange>,
     /// Replica node ids.
     pub replicas: Vec<u64>,
     /// Whether this node holds a replica (the fields below are known only then).
@@ -53,6 +57,10 @@ pub struct ShardStatus {
 pub struct ClusterStatus {
     /// This node's id.
     pub node_id: u64,
+    /// Version of this node's copy of the shard map.
+    pub map_version: u64,
+    /// The metadata group's leader, when this node holds a metadata replica.
+    pub meta_leader: Option<u64>,
     /// Every node.
     pub nodes: Vec<NodeStatus>,
     /// Every shard.
@@ -79,21 +87,24 @@ fn opt(v: Option<u64>) -> String {
 /// The status as an HTML page with a nodes table and a shards table.
 pub fn render_html(s: &ClusterStatus) -> String {
     let mut out = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Skald cluster</title></head><body><h1>Skald cluster (node {})</h1>",
-        s.node_id
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Skald cluster</title></head><body><h1>Skald cluster (node {})</h1><p>shard map version {}, metadata leader {}</p>",
+        s.node_id,
+        s.map_version,
+        opt(s.meta_leader)
     );
     out.push_str("<h2>Nodes</h2><table border=\"1\"><tr><th>id</th><th>address</th></tr>");
     for n in &s.nodes {
         let _ = write!(out, "<tr><td>{}</td><td>{}</td></tr>", n.id, html_escape(&n.addr));
     }
-    out.push_str("</table><h2>Shards</h2><table border=\"1\"><tr><th>shard</th><th>replicas</th><th>leader</th><th>term</th><th>last log index</th><th>applied</th><th>follower lag</th></tr>");
+    out.push_str("</table><h2>Shards</h2><table border=\"1\"><tr><th>shard</th><th>key range</th><th>replicas</th><th>leader</th><th>term</th><th>last log index</th><th>applied</th><th>follower lag</th></tr>");
     for sh in &s.shards {
         let replicas: Vec<String> = sh.replicas.iter().map(u64::to_string).collect();
         let lag: Vec<String> = sh.lag.iter().map(|(n, l)| format!("{n}: {l}")).collect();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             sh.shard,
+            sh.range.map(|r| format!("{:016x}-{:016x}", r.first, r.last)).unwrap_or_else(|| "-".into()),
             replicas.join(", "),
             opt(sh.leader),
             opt(sh.term),
@@ -121,6 +132,17 @@ struct MoveParams {
 async fn move_replica(State(i): State<Arc<Ingester>>, Path(shard): Path<u64>, Query(p): Query<MoveParams>) -> Response {
     let result = i.move_shard_replica(shard, p.from, p.to, &p.to_addr).await;
     text_result(result.map(|()| format!("shard {shard}: replica moved from node {} to node {}", p.from, p.to)))
+}
+
+/// Parameters of a split: the first key of the new shard (default: the middle).
+#[derive(Debug, serde::Deserialize)]
+struct SplitParams {
+    at: Option<u64>,
+}
+
+async fn split(State(i): State<Arc<Ingester>>, Path(shard): Path<u64>, Query(p): Query<SplitParams>) -> Response {
+    let result = i.split_shard(shard, p.at.unwrap_or(0)).await;
+    text_result(result.map(|child| format!("shard {shard}: split; the upper part of its range is now shard {child}")))
 }
 
 /// Parameters of a drain.
@@ -170,12 +192,14 @@ fn text_result(result: Result<String, IngestError>) -> Response {
 }
 
 /// `GET /cluster/status`, `GET /ring`, `POST /cluster/shards/{shard}/move`,
-/// `POST /cluster/nodes/{node}/drain` and `POST /cluster/rebalance`.
+/// `POST /cluster/shards/{shard}/split`, `POST /cluster/nodes/{node}/drain` and
+/// `POST /cluster/rebalance`.
 pub fn router(ingester: Arc<Ingester>) -> Router {
     Router::new()
         .route("/cluster/status", get(status_json))
         .route("/ring", get(ring))
         .route("/cluster/shards/{shard}/move", post(move_replica))
+        .route("/cluster/shards/{shard}/split", post(split))
         .route("/cluster/nodes/{node}/drain", post(drain))
         .route("/cluster/rebalance", post(rebalance))
         .with_state(ingester)

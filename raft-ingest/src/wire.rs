@@ -78,11 +78,13 @@ pub struct WireSnapshot {
     pub files: Vec<FileMeta>,
     /// Head rows: an Arrow IPC stream in the entry schema (empty when there are none).
     pub heads: Vec<u8>,
+    /// Shards split off the shard read, which the reader must read too.
+    pub children: Vec<u64>,
 }
 
 impl WireSnapshot {
-    /// Encodes `s`.
-    pub fn new(s: ReadSnapshot) -> Result<WireSnapshot, String> {
+    /// Encodes `s` and the shard's split children.
+    pub fn new(s: ReadSnapshot, children: Vec<u64>) -> Result<WireSnapshot, String> {
         let mut heads = Vec::new();
         if !s.heads.is_empty() {
             let mut w = StreamWriter::try_new(&mut heads, &entry_schema()).map_err(|e| e.to_string())?;
@@ -91,11 +93,11 @@ impl WireSnapshot {
             }
             w.finish().map_err(|e| e.to_string())?;
         }
-        Ok(WireSnapshot { streams: s.streams, files: s.files, heads })
+        Ok(WireSnapshot { streams: s.streams, files: s.files, heads, children })
     }
 
-    /// Decodes into a snapshot.
-    pub fn snapshot(self) -> Result<ReadSnapshot, String> {
+    /// Decodes into a snapshot and the shard's split children.
+    pub fn snapshot(self) -> Result<(ReadSnapshot, Vec<u64>), String> {
         let mut heads = Vec::new();
         if !self.heads.is_empty() {
             let reader = StreamReader::try_new(Cursor::new(self.heads), None).map_err(|e| e.to_string())?;
@@ -103,7 +105,7 @@ impl WireSnapshot {
                 heads.push(b.map_err(|e| e.to_string())?);
             }
         }
-        Ok(ReadSnapshot { streams: self.streams, files: self.files, heads })
+        Ok((ReadSnapshot { streams: self.streams, files: self.files, heads }, self.children))
     }
 }
 
@@ -128,9 +130,10 @@ mod tests {
         let mut b = EntryBatchBuilder::new();
         b.push(labels.stream_id(), 5, "line", &[("k".into(), "v".into())]).expect("push");
         let snap = ReadSnapshot { streams: vec![(labels.stream_id(), labels)], files: Vec::new(), heads: vec![b.finish().expect("batch")] };
-        let wire = WireSnapshot::new(snap.clone()).expect("encode");
+        let wire = WireSnapshot::new(snap.clone(), vec![7]).expect("encode");
         let bytes = postcard::to_stdvec(&wire).expect("postcard");
-        let got = postcard::from_bytes::<WireSnapshot>(&bytes).expect("decode").snapshot().expect("snapshot");
+        let (got, children) = postcard::from_bytes::<WireSnapshot>(&bytes).expect("decode").snapshot().expect("snapshot");
+        assert_eq!(children, vec![7]);
         assert_eq!(got.streams, snap.streams);
         assert_eq!(got.heads, snap.heads);
     }

@@ -46,6 +46,21 @@ fn body(round: i64, t: i64) -> serde_json::Value {
     json_push(streams)
 }
 
+/// Pushes 60 rounds through `api`, 30 ms apart, each of which must be acknowledged while
+/// `during` goes on; answers the rounds pushed.
+fn push_rounds(api: Api, t: i64, during: &'static str) -> tokio::task::JoinHandle<Vec<i64>> {
+    tokio::spawn(async move {
+        let mut acked = Vec::new();
+        for round in 0..60 {
+            let r = api.push_json(&body(round, t)).await;
+            assert_eq!(r.status, 204, "push {round} during {during}: {}", r.body);
+            acked.push(round);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        acked
+    })
+}
+
 /// Every entry of `{job="cluster"}` on `api`, waiting (up to 20 s) until `want` are there.
 async fn rows_eventually(api: &Api, t: i64, want: usize) -> Vec<Row> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -265,17 +280,7 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
     let t = base_ts(15);
 
     // Push continuously through node 1 while the replica moves.
-    let api1 = nodes[0].api();
-    let pusher = tokio::spawn(async move {
-        let mut acked = Vec::new();
-        for round in 0..60 {
-            let r = api1.push_json(&body(round, t)).await;
-            assert_eq!(r.status, 204, "push {round} during the move: {}", r.body);
-            acked.push(round);
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-        acked
-    });
+    let pusher = push_rounds(nodes[0].api(), t, "the move");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Through the CLI, against node 2 (which forwards to the shard's leader).
     let to_addr = format!("--to-addr=127.0.0.1:{}", ports[3]);
@@ -369,4 +374,53 @@ async fn a_joining_node_takes_its_share() {
     lines.dedup();
     assert_eq!(n, lines.len(), "no entry twice after the rebalance");
     assert!(n >= 5 * 8, "every entry pushed before the join is there: {n}");
+}
+
+/// Shard 0 splits while pushes go on through another node: every acknowledged entry is
+/// read once through every node, the map records both ranges on every node, and the
+/// cluster keeps serving when the metadata group's first node is killed and restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_splits_while_pushes_continue() {
+    let mut nodes = start_cluster(3, 1);
+    let t = base_ts(25);
+    let pusher = push_rounds(nodes[1].api(), t, "the split");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (st, out, err) = skald_cli(&["cluster", "split", "--shard=0", &format!("--addr={}", nodes[2].api().base)]).await;
+    assert!(st.success() && out.contains("now shard 1"), "skald cluster split: {out}{err}");
+    let acked = pusher.await.expect("pusher");
+
+    for (i, node) in nodes.iter().enumerate() {
+        let rows = rows_eventually(&node.api(), t, acked.len() * 8).await;
+        let mut lines: Vec<&str> = rows.iter().map(|r| r.line.as_str()).collect();
+        let n = lines.len();
+        lines.sort_unstable();
+        lines.dedup();
+        assert_eq!((n, lines.len()), (acked.len() * 8, acked.len() * 8), "node {}: every acknowledged entry once", i + 1);
+    }
+    // Every node's copy of the map has both halves, each with a leader.
+    for (i, node) in nodes.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = node.api().get("/cluster/status", &[]).await.json();
+            let shards = s["shards"].as_array().cloned().unwrap_or_default();
+            let ok = shards.len() == 2
+                && shards.iter().all(|x| x["leader"].is_u64() && x["replicas"].as_array().map(Vec::len) == Some(3))
+                && shards[0]["range"]["last"].as_u64().map(|l| l + 1) == shards[1]["range"]["first"].as_u64();
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {}: the map never showed the split: {s}", i + 1);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    // Node 1 (the metadata group's first voter) dies: pushes and reads go on, and it catches up.
+    nodes[0].kill9();
+    for round in 100..105 {
+        nodes[2].api().push_json(&body(round, t)).await.expect(204, &format!("push {round} after the kill"));
+    }
+    let want = (acked.len() + 5) * 8;
+    assert_eq!(rows_eventually(&nodes[1].api(), t, want).await.len(), want, "node 2 after the kill");
+    nodes[0].restart();
+    assert_eq!(rows_eventually(&nodes[0].api(), t, want).await.len(), want, "node 1 after its restart");
 }

@@ -78,3 +78,51 @@ async fn streams_spread_over_shards_and_survive_kill9() {
     assert!(!status.success(), "a different shard count must not start");
     assert!(err.contains("was written with 4 shards"), "{err}");
 }
+
+/// Splitting shards on one node: pushes after a split land in the new shard, queries see
+/// every entry once across the split, a flush and a kill -9, and a split shard splits again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_splits_online() {
+    let mut s = Skald::start(TestDir::new("split"), &["--limits_config.discover_service_name=[]"]);
+    let api = s.api();
+    let t = base_ts(30);
+    api.push_json(&push_body(t, 0)).await.expect(204, "push before the split");
+
+    let r = api.post_form("/cluster/shards/0/split", &[]).await;
+    r.expect(200, "split shard 0");
+    assert!(r.body.contains("now shard 1"), "{}", r.body);
+    api.post_form("/cluster/shards/7/split", &[]).await.expect_err(400, "there is no shard 7", "splitting an unknown shard");
+    api.post_form("/cluster/shards/0/split?at=18446744073709551615", &[]).await.expect_err(400, "not inside the range", "a split point outside the range");
+
+    let applied = |status: &serde_json::Value, i: usize| status["shards"][i]["applied_index"].as_u64().unwrap_or(0);
+    let before = api.get("/cluster/status", &[]).await.json();
+    // Round 1 reaches both halves; round 0's heads stay in shard 0 and are read once.
+    api.push_json(&push_body(t, 1)).await.expect(204, "push after the split");
+    assert_eq!(count(&api, t).await, 2 * STREAMS * PER_STREAM);
+    api.push_json(&push_body(t, 1)).await.expect(204, "retry after the split");
+    assert_eq!(count(&api, t).await, 2 * STREAMS * PER_STREAM, "a retried push is still idempotent");
+    let status = api.get("/cluster/status", &[]).await.json();
+    let shards = status["shards"].as_array().cloned().unwrap_or_default();
+    assert_eq!(shards.len(), 2, "{status}");
+    assert_eq!(shards[0]["range"]["first"], 0, "{status}");
+    assert_eq!(shards[1]["range"]["last"], u64::MAX, "{status}");
+    assert_eq!(shards[0]["range"]["last"].as_u64().map(|l| l + 1), shards[1]["range"]["first"].as_u64(), "{status}");
+    assert!(status["map_version"].as_u64() >= Some(2), "{status}");
+    assert!(applied(&status, 1) > applied(&before, 1), "the new shard took pushes: {before} then {status}");
+
+    // Split the new shard again through the CLI, flush, kill -9, restart: nothing lost or doubled.
+    let (st, out, err) = skald_cli(&["cluster", "split", "--shard=1", &format!("--addr={}", api.base)]).await;
+    assert!(st.success() && out.contains("now shard 2"), "skald cluster split: {out}{err}");
+    api.push_json(&push_body(t, 2)).await.expect(204, "push after the second split");
+    api.flush().await;
+    api.push_json(&push_body(t, 3)).await.expect(204, "push after the flush");
+    assert_eq!(count(&api, t).await, 4 * STREAMS * PER_STREAM);
+    s.kill9();
+    s.restart();
+    let api = s.api();
+    assert_eq!(count(&api, t).await, 4 * STREAMS * PER_STREAM, "after kill -9 and restart");
+    api.push_json(&push_body(t, 4)).await.expect(204, "push after the restart");
+    assert_eq!(count(&api, t).await, 5 * STREAMS * PER_STREAM);
+    let status = api.get("/cluster/status", &[]).await.json();
+    assert_eq!(status["shards"].as_array().map(Vec::len), Some(3), "{status}");
+}
