@@ -24,9 +24,11 @@ pub struct IngesterConfig {
     pub flush_on_shutdown: bool,
     /// Most bytes of pushes batched into one Raft proposal (default 16MiB).
     pub max_batch_bytes: ByteSize,
-    /// Where Raft log entries are kept: `segments` (default; append-only segment files with
-    /// checksummed records) or `sled` (entries in a sled tree; leaks disk, see
-    /// docs/design/2026-11-25-sled-raft-log-measurements.md).
+    /// Where Raft log entries are kept: `shared` (default; one log of append-only segment
+    /// files for every group of the node, one fsync per batch of all groups' appends),
+    /// `segments` (the same files, one log per group) or `sled` (entries in trees of one
+    /// sled database; leaks disk, see docs/design/2026-11-25-sled-raft-log-measurements.md).
+    /// A data directory keeps the kind it was created with.
     pub raft_log_store: RaftLogStoreKind,
     /// Hash-range shards on this node, each its own Raft group and log (default 1). The
     /// number must stay the same across restarts of a data directory.
@@ -39,9 +41,22 @@ pub struct IngesterConfig {
 pub enum RaftLogStoreKind {
     /// Entries in a sled tree.
     Sled,
-    /// Entries in append-only segment files.
-    #[default]
+    /// Entries in append-only segment files, one log per group.
     Segments,
+    /// Entries of every group in one log of append-only segment files.
+    #[default]
+    Shared,
+}
+
+impl RaftLogStoreKind {
+    /// The configuration value.
+    pub fn name(self) -> &'static str {
+        match self {
+            RaftLogStoreKind::Sled => "sled",
+            RaftLogStoreKind::Segments => "segments",
+            RaftLogStoreKind::Shared => "shared",
+        }
+    }
 }
 
 impl Default for IngesterConfig {
@@ -54,7 +69,7 @@ impl Default for IngesterConfig {
             max_head_bytes: ByteSize(64 * 1024 * 1024),
             flush_on_shutdown: true,
             max_batch_bytes: ByteSize(16 * 1024 * 1024),
-            raft_log_store: RaftLogStoreKind::Segments,
+            raft_log_store: RaftLogStoreKind::Shared,
             shards: 1,
         }
     }

@@ -32,7 +32,9 @@ use crate::wire::WireRead;
 use crate::log_store::open_db;
 use crate::metrics;
 use crate::placement::Placement;
-use crate::shard::{Shard, ShardNode};
+use crate::layout::{check_layout, check_log_store};
+use crate::node_log::NodeLog;
+use crate::shard::{LogStores, Shard, ShardNode};
 use crate::shard_map::{META_GROUP, ShardMap};
 use crate::status::{ClusterStatus, NodeStatus, ShardStatus};
 use crate::transport::{Channels, Groups, GrpcNetwork};
@@ -71,7 +73,7 @@ pub(crate) struct OpenArgs {
     pub(crate) data_dir: std::path::PathBuf,
     pub(crate) store: ChunkStore,
     pub(crate) config: IngesterConfig,
-    pub(crate) db: Option<sled::Db>,
+    pub(crate) logs: LogStores,
 }
 
 /// A node's running shard replicas.
@@ -83,8 +85,6 @@ pub struct Ingester {
     pub(crate) open: OpenArgs,
     /// The last address that led each shard without a local replica.
     leader_hints: std::sync::Mutex<BTreeMap<u64, String>>,
-    /// This node's replica of the metadata group, when it is one of its voters.
-    pub(crate) meta: Option<Arc<Shard>>,
     /// This node's copy of the shard map.
     pub(crate) map: std::sync::RwLock<Arc<ShardMap>>,
     /// Wakes the map loop for an early refresh.
@@ -115,9 +115,11 @@ impl Ingester {
         let count = config.shards.max(1);
         let placement = Placement::new(cluster, count, grpc_addr).map_err(IngestError::Layout)?;
         check_layout(&data_dir.join("raft"), count)?;
-        let db = match config.raft_log_store {
-            RaftLogStoreKind::Sled => Some(open_db(&data_dir.join("raft").join("sled"))?),
-            RaftLogStoreKind::Segments => None,
+        check_log_store(&data_dir.join("raft"), config.raft_log_store)?;
+        let logs = match config.raft_log_store {
+            RaftLogStoreKind::Sled => LogStores::Sled(open_db(&data_dir.join("raft").join("sled"))?),
+            RaftLogStoreKind::Segments => LogStores::PerGroup,
+            RaftLogStoreKind::Shared => LogStores::Shared(NodeLog::open(&data_dir.join("raft").join("log"))?),
         };
         let mut per_shard = config.clone();
         per_shard.max_head_bytes = ByteSize(config.max_head_bytes.0 / count);
@@ -138,25 +140,11 @@ impl Ingester {
                 network: GrpcNetwork::new(i, channels.clone()),
                 groups: groups.clone(),
             };
-            Shard::start(data_dir, store.clone(), per_shard.clone(), i, db.clone(), node)
+            Shard::start(data_dir, store.clone(), per_shard.clone(), i, logs.clone(), node)
         }))
         .await?;
-        let meta_voters = placement.meta_voters();
-        let meta = if !cluster.join && meta_voters.contains(&placement.node_id) {
-            let node = ShardNode {
-                node_id: placement.node_id,
-                members: meta_voters.iter().map(|id| (*id, openraft::BasicNode::new(placement.addr(*id).unwrap_or_default()))).collect(),
-                initialize: meta_voters.first() == Some(&placement.node_id),
-                standalone: placement.standalone(),
-                network: GrpcNetwork::new(META_GROUP, channels.clone()),
-                groups: groups.clone(),
-            };
-            Some(Shard::start(data_dir, store.clone(), per_shard.clone(), META_GROUP, db.clone(), node).await?)
-        } else {
-            None
-        };
         let shards = std::sync::RwLock::new(local.into_iter().zip(started).collect());
-        let open = OpenArgs { data_dir: data_dir.to_path_buf(), store, config: per_shard, db };
+        let open = OpenArgs { data_dir: data_dir.to_path_buf(), store, config: per_shard, logs };
         let map = std::sync::RwLock::new(Arc::new(placement.initial_map()));
         let ingester = Arc::new(Ingester {
             shards,
@@ -165,7 +153,6 @@ impl Ingester {
             groups,
             open,
             leader_hints: std::sync::Mutex::new(BTreeMap::new()),
-            meta,
             map,
             map_wake: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
@@ -176,20 +163,23 @@ impl Ingester {
             ingester.refresh_map().await?;
         }
         tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
+        if let LogStores::Shared(log) = &ingester.open.logs {
+            tokio::spawn(free_log_loop(Arc::downgrade(&ingester), log.clone()));
+        }
         Ok(ingester)
     }
 
     /// This node's replica of `shard` (or of the metadata group), if it hosts one.
     pub fn replica(&self, shard: u64) -> Option<Arc<Shard>> {
-        if shard == META_GROUP {
-            return self.meta.clone();
-        }
         self.shards.read().ok().and_then(|s| s.get(&shard).cloned())
     }
 
-    /// This node's shard replicas by shard id.
+    /// This node's shard replicas by shard id (the metadata group's is not a shard).
     pub fn replicas(&self) -> Vec<(u64, Arc<Shard>)> {
-        self.shards.read().map(|s| s.iter().map(|(k, v)| (*k, Arc::clone(v))).collect()).unwrap_or_default()
+        self.shards
+            .read()
+            .map(|s| s.iter().filter(|(k, _)| **k != META_GROUP).map(|(k, v)| (*k, Arc::clone(v))).collect())
+            .unwrap_or_default()
     }
 
     /// Every shard id: the map's and this node's replicas'.
@@ -230,7 +220,7 @@ impl Ingester {
                 }
             })
             .collect();
-        let meta = self.meta.as_ref().map(|m| m.raft_view());
+        let meta = self.replica(META_GROUP).map(|m| m.raft_view());
         ClusterStatus { node_id: self.placement.node_id, map_version: map.version, meta_leader: meta.and_then(|v| v.leader), nodes, shards }
     }
 
@@ -405,44 +395,32 @@ impl Ingester {
     pub async fn shutdown(&self) -> Result<(), IngestError> {
         self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
         self.map_wake.notify_one();
-        let all = self.replicas().into_iter().map(|(_, s)| s).chain(self.meta.clone());
-        join_all(all.map(|s| async move { s.shutdown().await })).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let all: Vec<Arc<Shard>> = self.shards.read().map(|s| s.values().cloned().collect()).unwrap_or_default();
+        join_all(all.into_iter().map(|s| async move { s.shutdown().await })).await.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(())
     }
 }
 
-/// Records the shard count in `raft/shards` on first start and refuses another count later:
-/// streams are placed by it, so changing it would hide stored data.
-fn check_layout(raft_dir: &Path, count: u64) -> Result<(), IngestError> {
-    std::fs::create_dir_all(raft_dir)?;
-    let path = raft_dir.join("shards");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let stored: u64 = text.trim().parse().map_err(|_| IngestError::Layout(format!("{} is not a shard count: {text:?}", path.display())))?;
-            if stored != count {
-                return Err(IngestError::Layout(format!(
-                    "ingester.shards is {count} but the data in {} was written with {stored} shards; start with ingester.shards: {stored}",
-                    raft_dir.display()
-                )));
-            }
-            Ok(())
+/// Segments of the shared log kept before groups holding the oldest are snapshotted.
+const LOG_SEGMENTS_KEPT: usize = 4;
+
+/// Every 10 s, snapshots the groups that keep the shared log's oldest segment alive (an
+/// idle group's last entries would otherwise hold every segment after them), so openraft
+/// purges their log and the segment is deleted.
+async fn free_log_loop(ingester: std::sync::Weak<Ingester>, log: NodeLog) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let Some(i) = ingester.upgrade() else { return };
+        if i.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Data written before the count was recorded used one shard.
-            let existing = raft_dir.join("segments-0").exists() || raft_dir.join("sled").exists() || raft_dir.join("snapshot-0.bin").exists();
-            if existing && count != 1 {
-                return Err(IngestError::Layout(format!(
-                    "ingester.shards is {count} but the data in {} was written with 1 shard; start with ingester.shards: 1",
-                    raft_dir.display()
-                )));
+        for group in log.pinning_groups(LOG_SEGMENTS_KEPT) {
+            if let Some(replica) = i.replica(group)
+                && let Err(e) = replica.snapshot().await
+            {
+                tracing::warn!(group, error = %e, "snapshot to free the shared log failed");
             }
-            let tmp = raft_dir.join("shards.tmp");
-            std::fs::write(&tmp, format!("{count}\n"))?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(())
         }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -17,8 +17,11 @@
 //!   (`ingester.shards` ranges on a node). Each shard is one openraft group whose proposer
 //!   batches concurrent pushes into one [`command::Command::Push`]; a push is answered only
 //!   after that entry is fsynced in the Raft log and applied. [`transport`] carries Raft
-//!   messages between nodes over gRPC. The log is
-//!   [`segment_log`] (append-only segment files, the default) or [`log_store`] (sled).
+//!   messages between nodes over gRPC. The log is [`node_log`] (append-only segment files
+//!   shared by every group of the node, one fsync per batch; each group's view is a
+//!   [`group_log`]; the default), [`segment_log`] (one per group) or [`log_store`] (sled).
+//! * [`shard_map`] is the cluster's shard map, the state of the metadata group kept by
+//!   [`meta`]; [`split`] cuts a shard's range in two, [`membership`] moves replicas.
 //! * [`state_machine`] applies entries to [`heads`]; identical (stream, timestamp, line)
 //!   entries are dropped, and entries older than the out-of-order window are rejected.
 //! * The flusher (in [`ingester`]) writes heads to Parquet via `store::chunk`, proposes
@@ -34,15 +37,19 @@ pub mod decode;
 pub mod distributor;
 pub mod error;
 pub mod forward;
+pub mod framing;
 pub mod grpc;
+pub mod group_log;
 pub mod heads;
 pub mod hosted;
 pub mod http;
 pub mod ingester;
+pub mod layout;
 pub mod log_store;
 pub mod membership;
 pub mod meta;
 pub mod metrics;
+pub mod node_log;
 pub mod placement;
 pub mod transport;
 pub mod segment_log;

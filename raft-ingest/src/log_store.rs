@@ -182,13 +182,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{run_storage_suite, storage_err, suite_state_machine};
     use openraft::StorageError;
-    use openraft::errors::ErrorSource;
-    use openraft::testing::log::{StoreBuilder, Suite};
-
-    fn se(e: impl ToString) -> StorageError<TypeConfig> {
-        StorageError::read(ErrorSource::from_string(e))
-    }
+    use openraft::testing::log::StoreBuilder;
 
     struct SledBuilder;
 
@@ -197,17 +193,14 @@ mod tests {
             &self,
         ) -> Result<(std::path::PathBuf, LogStore, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
             let dir = crate::testutil::temp_dir("logsuite");
-            let db = open_db(&dir).map_err(se)?;
-            let log = LogStore::open(&db, 0).map_err(se)?;
-            let sm = crate::state_machine::StateMachine::open(&dir, 0, crate::heads::HeadsConfig::default())
-                .map_err(se)?;
-            Ok((dir, log, sm))
+            let db = open_db(&dir).map_err(storage_err)?;
+            let log = LogStore::open(&db, 0).map_err(storage_err)?;
+            Ok((dir.clone(), log, suite_state_machine(&dir)?))
         }
     }
 
     #[test]
     fn openraft_storage_suite() -> Result<(), StorageError<TypeConfig>> {
-        let rt = tokio::runtime::Runtime::new().map_err(se)?;
-        rt.block_on(Suite::test_all(SledBuilder))
+        run_storage_suite(SledBuilder)
     }
 }

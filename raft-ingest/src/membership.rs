@@ -16,6 +16,7 @@ use crate::forward::{AdminOut, Voters, forward_admin};
 use crate::hosted;
 use crate::ingester::Ingester;
 use crate::shard::{Shard, ShardNode};
+use crate::shard_map::{META_GROUP, MetaChange};
 use crate::transport::GrpcNetwork;
 
 /// An administrative request without a move's parameters.
@@ -100,7 +101,7 @@ impl Ingester {
             groups: self.groups.clone(),
         };
         let replica =
-            Shard::start(&self.open.data_dir, self.open.store.clone(), self.open.config.clone(), shard, self.open.db.clone(), node).await?;
+            Shard::start(&self.open.data_dir, self.open.store.clone(), self.open.config.clone(), shard, self.open.logs.clone(), node).await?;
         if let Ok(mut shards) = self.shards.write() {
             shards.insert(shard, replica);
         }
@@ -118,18 +119,21 @@ impl Ingester {
         Ok(())
     }
 
-    /// Moves every replica node `node` holds to node `to` (at `to_addr`), shard by shard, so
-    /// `node` can be stopped and removed; returns the shards moved. Shards `node` does not
-    /// hold, or `to` already holds, are skipped.
+    /// Moves every replica node `node` holds (its metadata group replica included) to node
+    /// `to` (at `to_addr`), group by group, and removes `node` from the shard map, so it can
+    /// be stopped; returns the shards moved. Groups `node` does not hold, or `to` already
+    /// holds, are skipped.
     pub async fn drain_node(&self, node: u64, to: u64, to_addr: &str) -> Result<Vec<u64>, IngestError> {
         let mut moved = Vec::new();
-        for shard in self.shard_ids() {
+        for shard in self.shard_ids().into_iter().chain([META_GROUP]) {
             match self.move_shard_replica(shard, node, to, to_addr).await {
-                Ok(()) => moved.push(shard),
-                Err(IngestError::Layout(_)) => {}
+                Ok(()) if shard != META_GROUP => moved.push(shard),
+                Ok(()) | Err(IngestError::Layout(_)) => {}
                 Err(e) => return Err(e),
             }
         }
+        self.propose_meta(MetaChange::RemoveNode { id: node }).await?;
+        self.map_wake.notify_one();
         Ok(moved)
     }
 

@@ -38,7 +38,7 @@ impl Ingester {
     /// The freshest map this node has: its metadata replica's or its copy.
     pub fn local_map(&self) -> ShardMap {
         let copy = self.map();
-        match self.meta.as_ref().map(|m| m.map()) {
+        match self.replica(META_GROUP).map(|m| m.map()) {
             Some(applied) if !applied.is_empty() && applied.version >= copy.version => applied,
             _ => (*copy).clone(),
         }
@@ -67,8 +67,8 @@ impl Ingester {
     /// Refreshes the copy from the local metadata replica, else from the other nodes in
     /// turn.
     pub(crate) async fn refresh_map(&self) -> Result<(), IngestError> {
-        if let Some(meta) = &self.meta {
-            self.init_map(meta).await?;
+        if let Some(meta) = self.replica(META_GROUP) {
+            self.init_map(&meta).await?;
             let applied = meta.map();
             if !applied.is_empty() {
                 self.install_map(applied);
@@ -99,10 +99,10 @@ impl Ingester {
 
     /// On the metadata leader: proposes `change` and answers a reserved id, if any.
     pub async fn meta_local(&self, change: MetaChange) -> Result<AdminOut, IngestError> {
-        let meta = self.meta.as_ref().filter(|m| m.is_leader()).ok_or_else(|| {
+        let meta = self.replica(META_GROUP).filter(|m| m.is_leader()).ok_or_else(|| {
             IngestError::NotLeader(format!("node {} does not lead the metadata group", self.placement.node_id))
         })?;
-        self.init_map(meta).await?;
+        self.init_map(&meta).await?;
         match meta.propose(Command::Meta(change)).await? {
             ApplyResult::Reserved(id) => Ok(AdminOut::Shard(id)),
             _ => Ok(AdminOut::Done),

@@ -42,6 +42,10 @@ pub static SNAPSHOTS_SENT: Counter = Counter::new("skald_raft_snapshots_sent_tot
 pub static SNAPSHOT_BYTES_SENT: Counter = Counter::new("skald_raft_snapshot_bytes_sent_total", "Bytes of snapshots streamed to other replicas.");
 /// Snapshots received and installed.
 pub static SNAPSHOTS_RECEIVED: Counter = Counter::new("skald_raft_snapshots_received_total", "Snapshots received from leaders and installed.");
+/// fsyncs of the node's shared Raft log.
+pub static LOG_SYNCS: Counter = Counter::new("skald_raft_log_syncs_total", "fsyncs of the node's shared Raft log (one covers every group's appends since the last).");
+/// Appends to the node's shared Raft log, over all groups.
+pub static LOG_APPENDS: Counter = Counter::new("skald_raft_log_appends_total", "Appends of log entries to the node's shared Raft log, over all groups.");
 /// Time from proposing a batch to its commit and apply on the leader.
 pub static COMMIT_SECONDS: Histogram = Histogram::new("skald_raft_commit_duration_seconds", "Proposal to commit and apply on the leader.");
 /// Push latency.
@@ -57,6 +61,7 @@ pub fn register() {
             &PUSH_REQUESTS, &PUSH_ERRORS, &ENTRIES_ACCEPTED, &BYTES_ACCEPTED, &ENTRIES_REJECTED, &ENTRIES_DUPLICATE,
             &PROPOSALS, &PROPOSED_PUSHES, &FLUSHES, &FLUSH_ERRORS, &FLUSHED_BYTES, &FLUSHED_ROWS, &LEADER_CHANGES,
             &ELECTIONS_WON, &COMMITTED_ENTRIES, &APPLIED_ENTRIES, &SNAPSHOTS_SENT, &SNAPSHOT_BYTES_SENT, &SNAPSHOTS_RECEIVED,
+            &LOG_SYNCS, &LOG_APPENDS,
         ] {
             register_counter(c);
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use openraft::BasicNode;
 
 use crate::config::ClusterConfig;
-use crate::shard_map::{KeyRange, META_VOTERS, ShardEntry, ShardMap};
+use crate::shard_map::{KeyRange, META_GROUP, META_VOTERS, ShardEntry, ShardMap};
 
 /// Where every shard's replicas live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +67,12 @@ impl Placement {
         self.nodes.len() == 1
     }
 
-    /// The replica node ids of `shard`, the initializing node first.
+    /// The replica node ids of `shard` (of the metadata group: its voters), the initializing
+    /// node first.
     pub fn replicas(&self, shard: u64) -> Vec<u64> {
+        if shard == META_GROUP {
+            return self.meta_voters();
+        }
         let ids: Vec<u64> = self.nodes.keys().copied().collect();
         let n = ids.len();
         let first = usize::try_from(shard % n as u64).unwrap_or(0);
@@ -82,9 +86,9 @@ impl Placement {
         self.replicas(shard).into_iter().map(|id| (id, BasicNode::new(self.nodes.get(&id).cloned().unwrap_or_default()))).collect()
     }
 
-    /// The shards this node holds a replica of.
+    /// The groups this node holds a replica of: shards, and the metadata group last.
     pub fn local_shards(&self) -> Vec<u64> {
-        (0..self.shards).filter(|s| self.replicas(*s).contains(&self.node_id)).collect()
+        (0..self.shards).chain([META_GROUP]).filter(|s| self.replicas(*s).contains(&self.node_id)).collect()
     }
 
     /// True when this node initializes `shard`'s group (its lowest-id replica).
@@ -127,7 +131,7 @@ mod tests {
         assert_eq!(p.replicas(0), vec![1, 2, 3]);
         assert_eq!(p.replicas(1), vec![2, 3, 4]);
         assert_eq!(p.replicas(3), vec![1, 2, 4]);
-        assert_eq!(p.local_shards(), vec![0, 1, 2, 3].into_iter().filter(|s| p.replicas(*s).contains(&2)).collect::<Vec<_>>());
+        assert_eq!(p.local_shards(), vec![0, 1, 2, 3, META_GROUP].into_iter().filter(|s| p.replicas(*s).contains(&2)).collect::<Vec<_>>());
         assert!(p.initializes(1) && !p.initializes(0));
         assert_eq!(p.meta_voters(), vec![1, 2, 3, 4]);
         let map = p.initial_map();
@@ -137,7 +141,7 @@ mod tests {
         assert_eq!(Placement::new(&cluster(1, &seeds[..2], 0), 1, "x:0").expect("p").replication_factor, 2);
         let solo = Placement::new(&cluster(1, &[], 0), 2, "127.0.0.1:9095").expect("standalone");
         assert!(solo.standalone());
-        assert_eq!(solo.local_shards(), vec![0, 1]);
+        assert_eq!(solo.local_shards(), vec![0, 1, META_GROUP]);
         assert_eq!(solo.addr(1), Some("127.0.0.1:9095"));
         assert!(Placement::new(&cluster(9, &seeds, 3), 1, "x:0").unwrap_err().contains("not among"));
         assert!(Placement::new(&cluster(1, &seeds, 5), 1, "x:0").unwrap_err().contains("larger"));

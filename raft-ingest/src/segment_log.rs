@@ -25,10 +25,10 @@ use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use serde::{Deserialize, Serialize};
 
 use crate::command::TypeConfig;
+use crate::framing::{HEADER, frame, read_frames};
 
 /// A segment is closed and a new one started once it passes this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
-const HEADER: usize = 8;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Meta {
@@ -97,21 +97,12 @@ fn scan(path: &Path) -> io::Result<Scanned> {
     let mut bytes = Vec::new();
     File::open(path)?.read_to_end(&mut bytes)?;
     let mut records = Vec::new();
-    let mut pos = 0usize;
-    while pos + HEADER <= bytes.len() {
-        let len = u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]]);
-        let crc = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]);
-        let start = pos + HEADER;
-        let Some(end) = start.checked_add(len as usize).filter(|e| *e <= bytes.len()) else { break };
-        let payload = &bytes[start..end];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
+    let valid = read_frames(&bytes, |start, payload| {
         let entry: EntryOf<TypeConfig> = postcard::from_bytes(payload).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
-        records.push((start as u64, len, entry.log_id));
-        pos = end;
-    }
-    Ok(Scanned { records, valid_len: pos as u64, clean: pos == bytes.len() })
+        records.push((start as u64, payload.len() as u32, entry.log_id));
+        Ok(())
+    })?;
+    Ok(Scanned { records, valid_len: valid as u64, clean: valid == bytes.len() })
 }
 
 impl SegmentLog {
@@ -199,7 +190,6 @@ impl Inner {
         let mut touched: Vec<u64> = Vec::new();
         for e in entries {
             let payload = postcard::to_stdvec(&e).map_err(io::Error::other)?;
-            let len = u32::try_from(payload.len()).map_err(|_| io::Error::other("log entry over 4 GiB"))?;
             let roll = match self.segments.values().next_back() {
                 Some(s) => s.len >= SEGMENT_BYTES,
                 None => true,
@@ -212,11 +202,9 @@ impl Inner {
             }
             let Some(seg) = self.segments.values_mut().next_back() else { return Err(io::Error::other("no segment")) };
             let mut record = Vec::with_capacity(HEADER + payload.len());
-            record.extend_from_slice(&len.to_le_bytes());
-            record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-            record.extend_from_slice(&payload);
+            let (at, len) = frame(&payload, &mut record)?;
             seg.file.write_all_at(&record, seg.len)?;
-            seg.records.push((seg.len + HEADER as u64, len, e.log_id));
+            seg.records.push((seg.len + at, len, e.log_id));
             seg.len += record.len() as u64;
             if touched.last() != Some(&seg.first) {
                 touched.push(seg.first);
@@ -381,29 +369,24 @@ impl RaftLogStorage<TypeConfig> for SegmentLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil::{run_storage_suite, storage_err, suite_state_machine};
     use openraft::StorageError;
-    use openraft::errors::ErrorSource;
-    use openraft::testing::log::{StoreBuilder, Suite};
-
-    fn se(e: impl ToString) -> StorageError<TypeConfig> {
-        StorageError::read(ErrorSource::from_string(e))
-    }
+    use openraft::testing::log::StoreBuilder;
 
     struct SegmentBuilder;
 
     impl StoreBuilder<TypeConfig, SegmentLog, crate::state_machine::StateMachine, PathBuf> for SegmentBuilder {
         async fn build(&self) -> Result<(PathBuf, SegmentLog, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
             let dir = crate::testutil::temp_dir("segsuite");
-            let log = SegmentLog::open(&dir.join("log")).map_err(se)?;
-            let sm = crate::state_machine::StateMachine::open(&dir.join("sm"), 0, crate::heads::HeadsConfig::default()).map_err(se)?;
+            let log = SegmentLog::open(&dir.join("log")).map_err(storage_err)?;
+            let sm = suite_state_machine(&dir.join("sm"))?;
             Ok((dir, log, sm))
         }
     }
 
     #[test]
     fn openraft_storage_suite() -> Result<(), StorageError<TypeConfig>> {
-        let rt = tokio::runtime::Runtime::new().map_err(se)?;
-        rt.block_on(Suite::test_all(SegmentBuilder))
+        run_storage_suite(SegmentBuilder)
     }
 
     #[test]

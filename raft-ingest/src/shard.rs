@@ -21,15 +21,28 @@ use store::object::ChunkStore;
 use store::view::{ReadSnapshot, SnapshotRequest};
 
 use crate::command::{ApplyResult, Command, FlushedFile, PushOutcome, TenantPush, TypeConfig};
-use crate::config::{IngesterConfig, RaftLogStoreKind};
+use crate::config::IngesterConfig;
+use crate::group_log::GroupLog;
+use crate::node_log::NodeLog;
 use crate::error::IngestError;
 use crate::heads::{FlushStats, HeadsConfig};
-use crate::log_store::{LogStore, open_db};
+use crate::log_store::LogStore;
 use crate::metrics;
 use crate::transport::{Groups, GrpcNetwork};
 use crate::segment_log::SegmentLog;
 use crate::shard_map::{ShardMap, SplitState, group_name};
-use crate::state_machine::{SharedState, StateMachine};
+use crate::state_machine::{SharedState, StateMachine, snapshot_file};
+
+/// Where a node's groups keep their Raft logs.
+#[derive(Clone)]
+pub enum LogStores {
+    /// One log for every group of the node.
+    Shared(NodeLog),
+    /// A segment log per group under `raft/segments-{group}`.
+    PerGroup,
+    /// Trees of one sled database.
+    Sled(sled::Db),
+}
 
 /// How this node takes part in a shard's group.
 #[derive(Debug, Clone)]
@@ -79,8 +92,10 @@ pub struct RaftView {
 pub struct Shard {
     raft: Raft<TypeConfig, StateMachine>,
     state: SharedState,
-    /// The sled database, when the log is kept in sled.
-    db: Option<sled::Db>,
+    /// Where the group's log is.
+    logs: LogStores,
+    /// The directory of the group's snapshot (and per-group log).
+    raft_dir: std::path::PathBuf,
     queue: Mutex<Option<mpsc::Sender<Pending>>>,
     flush_lock: Mutex<()>,
     store: ChunkStore,
@@ -94,8 +109,8 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Opens shard `shard`'s log and state under `data_dir` (the log in `db` when the sled
-    /// store is configured), starts Raft, the proposer and the flusher. A standalone node
+    /// Opens shard `shard`'s log (in `logs`) and state under `data_dir`, starts Raft, the
+    /// proposer and the flusher. A standalone node
     /// returns once it leads the group and has replayed its log; in a cluster the group
     /// elects its leader in the background.
     pub async fn start(
@@ -103,7 +118,7 @@ impl Shard {
         store: ChunkStore,
         config: IngesterConfig,
         shard: u64,
-        db: Option<sled::Db>,
+        logs: LogStores,
         node: ShardNode,
     ) -> Result<Arc<Shard>, IngestError> {
         let raft_dir = data_dir.join("raft");
@@ -116,6 +131,11 @@ impl Shard {
             election_timeout_min: 200,
             election_timeout_max: 400,
             snapshot_policy: SnapshotPolicy::Never,
+            // A restarted leader must win an election before it serves again: the state
+            // machine is in memory and the commit point is not persisted, so a leader that
+            // restored itself would answer read-index reads from a state that is missing
+            // entries committed before the crash.
+            enable_leader_restore: Some(false),
             max_in_snapshot_log_to_keep: 0,
             purge_batch_size: 1,
             ..Config::default()
@@ -123,19 +143,13 @@ impl Shard {
         .validate()
         .map_err(|e| IngestError::Raft(e.to_string()))?;
         let raft_config = Arc::new(raft_config);
-        let (raft, db) = match config.raft_log_store {
-            RaftLogStoreKind::Sled => {
-                let db = match db {
-                    Some(db) => db,
-                    None => open_db(&raft_dir.join("sled"))?,
-                };
-                let log = LogStore::open(&db, shard)?;
-                (Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await, Some(db))
-            }
-            RaftLogStoreKind::Segments => {
+        let raft = match &logs {
+            LogStores::Shared(log) => Raft::new(node.node_id, raft_config, node.network.clone(), GroupLog::new(log.clone(), shard), sm).await,
+            LogStores::PerGroup => {
                 let log = SegmentLog::open(&raft_dir.join(format!("segments-{}", group_name(shard))))?;
-                (Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await, None)
+                Raft::new(node.node_id, raft_config, node.network.clone(), log, sm).await
             }
+            LogStores::Sled(db) => Raft::new(node.node_id, raft_config, node.network.clone(), LogStore::open(db, shard)?, sm).await,
         };
         let raft = raft.map_err(|e| IngestError::Raft(e.to_string()))?;
         node.groups.insert(shard, raft.clone());
@@ -160,7 +174,8 @@ impl Shard {
         let ingester = Arc::new(Shard {
             raft,
             state,
-            db,
+            logs,
+            raft_dir,
             queue: Mutex::new(Some(tx)),
             flush_lock: Mutex::new(()),
             store,
@@ -238,11 +253,27 @@ impl Shard {
         &self.raft
     }
 
-    /// Stops this replica without flushing (it left the group; the others hold the data).
+    /// Stops this replica without flushing (it left the group; the others hold the data)
+    /// and frees its part of the shared log.
     pub async fn stop(&self) -> Result<(), IngestError> {
         self.queue.lock().await.take();
         let _ = self.stop.send(true);
-        self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))
+        self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))?;
+        if let LogStores::Shared(log) = &self.logs {
+            // The group's log is gone; a snapshot without it would not match a log if the
+            // replica ever came back, so it goes too (the other replicas hold the data).
+            GroupLog::new(log.clone(), self.shard).drop_group().await?;
+            match std::fs::remove_file(snapshot_file(&self.raft_dir, self.shard)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks openraft for a snapshot, after which the log before it is purged.
+    pub async fn snapshot(&self) -> Result<(), IngestError> {
+        self.raft.trigger().snapshot().await.map_err(|e| IngestError::Raft(e.to_string()))
     }
 
     /// True when this replica leads its group.
@@ -334,7 +365,7 @@ impl Shard {
             },
         };
         self.raft.shutdown().await.map_err(|e| IngestError::Raft(e.to_string()))?;
-        if let Some(db) = &self.db {
+        if let LogStores::Sled(db) = &self.logs {
             db.flush_async().await.map_err(std::io::Error::other)?;
         }
         flushed

@@ -92,6 +92,11 @@ pub enum MetaChange {
         /// gRPC address.
         addr: String,
     },
+    /// A node that left the cluster (drained and stopped).
+    RemoveNode {
+        /// Node id.
+        id: u64,
+    },
     /// Shards (new or changed) written as given, in one step.
     Upsert(Vec<(u64, ShardEntry)>),
     /// Reserves a shard id for a split (the apply result carries it); nothing before the
@@ -117,6 +122,10 @@ impl ShardMap {
             }
             MetaChange::AddNode { id, addr } => {
                 self.nodes.insert(id, addr);
+                None
+            }
+            MetaChange::RemoveNode { id } => {
+                self.nodes.remove(&id);
                 None
             }
             MetaChange::Upsert(entries) => {
@@ -212,6 +221,10 @@ mod tests {
         map.apply(MetaChange::Upsert(vec![(1, entry(hi))]));
         assert_eq!(map.version, v, "no-op changes keep the version");
         assert_eq!(map.apply(MetaChange::Reserve), Some(2));
+        map.apply(MetaChange::AddNode { id: 4, addr: "h:4".into() });
+        assert_eq!(map.addr(4), Some("h:4"));
+        map.apply(MetaChange::RemoveNode { id: 4 });
+        assert_eq!(map.addr(4), None);
 
         let split = SplitState { owned: Some(lo), children: vec![SplitChild { shard: 1, range: hi, replicas: BTreeSet::new() }] };
         assert_eq!(split.moved_to(3), None);

@@ -71,6 +71,11 @@ pub type SharedState = Arc<RwLock<SmState>>;
 /// A snapshot's metadata and its encoded heads.
 type SnapshotParts = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
 
+/// Where `group`'s snapshot is kept under `dir`.
+pub fn snapshot_file(dir: &Path, group: u64) -> PathBuf {
+    dir.join(format!("snapshot-{}.bin", group_name(group)))
+}
+
 /// The state machine of one shard group.
 #[derive(Clone)]
 pub struct StateMachine {
@@ -110,7 +115,7 @@ impl StateMachine {
     }
 
     fn snapshot_path(&self) -> PathBuf {
-        self.dir.join(format!("snapshot-{}.bin", group_name(self.group)))
+        snapshot_file(&self.dir, self.group)
     }
 
     fn load_snapshot(&self) -> Result<Option<SnapshotParts>, io::Error> {

@@ -11,3 +11,31 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::create_dir_all(&dir);
     dir
 }
+
+use openraft::StorageError;
+use openraft::errors::ErrorSource;
+use openraft::storage::RaftLogStorage;
+use openraft::testing::log::{StoreBuilder, Suite};
+
+use crate::command::TypeConfig;
+use crate::state_machine::StateMachine;
+
+/// A storage error for openraft's suite from anything printable.
+pub fn storage_err(e: impl ToString) -> StorageError<TypeConfig> {
+    StorageError::read(ErrorSource::from_string(e))
+}
+
+/// A fresh state machine under `dir` for a suite store.
+pub fn suite_state_machine(dir: &std::path::Path) -> Result<StateMachine, StorageError<TypeConfig>> {
+    StateMachine::open(dir, 0, crate::heads::HeadsConfig::default()).map_err(storage_err)
+}
+
+/// Runs openraft's log storage suite over the stores `builder` makes.
+pub fn run_storage_suite<LS, B>(builder: B) -> Result<(), StorageError<TypeConfig>>
+where
+    LS: RaftLogStorage<TypeConfig>,
+    B: StoreBuilder<TypeConfig, LS, StateMachine, PathBuf>,
+{
+    let rt = tokio::runtime::Runtime::new().map_err(storage_err)?;
+    rt.block_on(Suite::test_all(builder))
+}

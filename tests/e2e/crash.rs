@@ -128,8 +128,14 @@ async fn kill9_under_load_loses_nothing_acknowledged_segment_log() {
     kill9_under_load("--ingester.raft_log_store=segments").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_under_load_loses_nothing_acknowledged_shared_log_of_three_shards() {
+    kill9_under_load("--ingester.shards=3").await;
+}
+
 /// Pushes under load, kills the server twice with SIGKILL, and checks after each restart that
-/// every acknowledged entry is there exactly once, with the Raft log store chosen by `store`.
+/// every acknowledged entry is there exactly once, with the extra setting `store` (the Raft
+/// log store, or the shard count over the default shared log).
 async fn kill9_under_load(store: &str) {
     let mut s = Skald::start(
         TestDir::new("crash"),

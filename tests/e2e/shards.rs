@@ -40,18 +40,24 @@ async fn streams_spread_over_shards_and_survive_kill9() {
     let mut s = Skald::start(TestDir::new("shards"), &["--limits_config.discover_service_name=[]", "--ingester.shards=4"]);
     let api = s.api();
     let t = base_ts(30);
+    let applied = |status: &serde_json::Value| -> Vec<u64> {
+        status["shards"].as_array().into_iter().flatten().map(|x| x["applied_index"].as_u64().unwrap_or(0)).collect()
+    };
+    let before = applied(&api.get("/cluster/status", &[]).await.json());
     api.push_json(&push_body(t, 0)).await.expect(204, "push round 0");
     assert_eq!(count(&api, t).await, STREAMS * PER_STREAM);
 
-    // Every shard has its own log, and the streams landed in more than one of them.
+    // Every shard is its own Raft group, and the streams landed in more than one of them;
+    // all of them share the node's one log.
+    let after = applied(&api.get("/cluster/status", &[]).await.json());
+    assert_eq!(after.len(), 4);
+    let used = after.iter().zip(&before).filter(|(a, b)| a > b).count();
+    assert!(used >= 2, "pushes should reach several shards, applied indexes went from {before:?} to {after:?}");
     let raft = s.dir.data().join("raft");
-    let used = (0..4)
-        .filter(|i| {
-            let dir = raft.join(format!("segments-{i}"));
-            std::fs::read_dir(&dir).map(|d| d.filter_map(Result::ok).any(|e| e.metadata().is_ok_and(|m| m.len() > 1024))).unwrap_or(false)
-        })
-        .count();
-    assert!(used >= 2, "pushes should reach several shards' logs, found data in {used} of 4 under {}", raft.display());
+    assert!(raft.join("log").is_dir() && !raft.join("segments-0").exists(), "one shared log under {}", raft.display());
+    let m = api.get("/metrics", &[]).await.body;
+    let value = |name: &str| -> u64 { m.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or(0) };
+    assert!(value("skald_raft_log_syncs_total ") > 0 && value("skald_raft_log_appends_total ") > 0, "the shared log is in use:\n{m}");
 
     // Flush (files per shard), push more (heads), and read both once.
     api.flush().await;

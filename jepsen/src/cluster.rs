@@ -1,0 +1,208 @@
+//! The cluster under test: N `skald` processes on 127.0.0.1, each with its own data
+//! directory and ports, which the harness starts, kills, pauses, resumes and restarts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// One node's process and how to start it again.
+pub struct Node {
+    /// HTTP port.
+    pub http: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+    paused: bool,
+}
+
+/// The processes of the cluster.
+pub struct Cluster {
+    /// Every node, by position (node id - 1).
+    pub nodes: Vec<Node>,
+    bin: PathBuf,
+}
+
+/// A free 127.0.0.1 port.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().context("running kill")?;
+    if !status.success() {
+        bail!("kill -{sig} {pid} failed");
+    }
+    Ok(())
+}
+
+impl Node {
+    fn spawn(&mut self, bin: &Path) -> Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("skald.log"))?;
+        let child = Command::new(bin)
+            .args(&self.args)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        self.child = Some(child);
+        self.paused = false;
+        Ok(())
+    }
+
+    /// Base URL of the node's HTTP API.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    /// True while the process runs and is not paused.
+    pub fn up(&self) -> bool {
+        self.child.is_some() && !self.paused
+    }
+}
+
+impl Cluster {
+    /// Starts `n` nodes from `bin` with data under `dir`; returns once every node is ready
+    /// and every shard has a leader.
+    pub async fn start(bin: &Path, n: usize, dir: &Path) -> Result<Cluster> {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
+        let seeds: Vec<String> = ports.iter().enumerate().map(|(i, (_, g))| format!("{}@127.0.0.1:{g}", i + 1)).collect();
+        let mut nodes = Vec::with_capacity(n);
+        for (i, (http, grpc)) in ports.iter().enumerate() {
+            let dir = dir.join(format!("node-{}", i + 1));
+            std::fs::create_dir_all(&dir)?;
+            let args = vec![
+                "--server.http_listen_address=127.0.0.1".to_string(),
+                format!("--server.http_listen_port={http}"),
+                "--server.grpc_listen_address=127.0.0.1".to_string(),
+                format!("--server.grpc_listen_port={grpc}"),
+                format!("--common.path_prefix={}", dir.join("data").display()),
+                "--auth_enabled=true".to_string(),
+                format!("--cluster.node_id={}", i + 1),
+                format!("--cluster.seeds=[{}]", seeds.join(",")),
+                format!("--ingester.shards={n}"),
+                "--ingester.chunk_idle_period=5s".to_string(),
+                "--ingester.flush_check_period=1s".to_string(),
+                "--limits_config.reject_old_samples=false".to_string(),
+            ];
+            nodes.push(Node { http: *http, dir, args, child: None, paused: false });
+        }
+        let mut cluster = Cluster { nodes, bin: bin.to_path_buf() };
+        for i in 0..n {
+            cluster.nodes[i].spawn(bin)?;
+        }
+        wait_healthy(&cluster.urls(), Duration::from_secs(90)).await?;
+        Ok(cluster)
+    }
+
+    /// SIGKILLs node `i`.
+    pub fn kill(&mut self, i: usize) -> Result<()> {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        self.nodes[i].paused = false;
+        Ok(())
+    }
+
+    /// Starts node `i` again on its data (if it is not running).
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        if self.nodes[i].child.is_none() {
+            let bin = self.bin.clone();
+            self.nodes[i].spawn(&bin)?;
+        }
+        Ok(())
+    }
+
+    /// SIGSTOPs node `i`.
+    pub fn pause(&mut self, i: usize) -> Result<()> {
+        if let Some(child) = &self.nodes[i].child {
+            signal(child.id(), "STOP")?;
+            self.nodes[i].paused = true;
+        }
+        Ok(())
+    }
+
+    /// SIGCONTs node `i`.
+    pub fn resume(&mut self, i: usize) -> Result<()> {
+        if let Some(child) = &self.nodes[i].child {
+            signal(child.id(), "CONT")?;
+        }
+        self.nodes[i].paused = false;
+        Ok(())
+    }
+
+    /// Resumes every paused node and restarts every killed one.
+    pub fn heal(&mut self) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].paused {
+                self.resume(i)?;
+            }
+            self.restart(i)?;
+        }
+        Ok(())
+    }
+
+    /// Positions of the nodes that run and are not paused.
+    pub fn up(&self) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|i| self.nodes[*i].up()).collect()
+    }
+
+    /// Base URLs of every node, by position.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Node::url).collect()
+    }
+}
+
+/// Waits until every node in `urls` answers `/ready` and sees a leader for each of its
+/// shards.
+pub async fn wait_healthy(urls: &[String], limit: Duration) -> Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let deadline = Instant::now() + limit;
+    for url in urls {
+        loop {
+            if healthy(&client, url).await {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!("the node at {url} did not become healthy within {limit:?}; see its skald.log");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// True when the node is ready and each shard it holds has a leader.
+async fn healthy(client: &reqwest::Client, url: &str) -> bool {
+    let ready = client.get(format!("{url}/ready")).send().await.is_ok_and(|r| r.status().is_success());
+    if !ready {
+        return false;
+    }
+    let Ok(resp) = client.get(format!("{url}/cluster/status")).send().await else { return false };
+    let Ok(status) = resp.json::<serde_json::Value>().await else { return false };
+    status["shards"].as_array().is_some_and(|s| s.iter().filter(|x| x["local"] == true).all(|x| x["leader"].is_u64()))
+}
+
+/// The position of the node leading shard `shard`, as the node at `url` sees it.
+pub async fn leader_of(client: &reqwest::Client, url: &str, shard: usize) -> Option<usize> {
+    let status: serde_json::Value = client.get(format!("{url}/cluster/status")).send().await.ok()?.json().await.ok()?;
+    let leader = status["shards"][shard]["leader"].as_u64()?;
+    usize::try_from(leader.checked_sub(1)?).ok()
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                if node.paused {
+                    let _ = signal(child.id(), "CONT");
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
