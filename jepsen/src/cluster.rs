@@ -1,11 +1,14 @@
 //! The cluster under test: N `skald` processes on 127.0.0.1, each with its own data
-//! directory and ports, which the harness starts, kills, pauses, resumes and restarts.
+//! directory and ports, which the harness starts, kills, pauses, resumes and restarts. Every
+//! node reaches every other through the harness's per-link proxies ([`Links`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+
+use crate::proxy::Links;
 
 /// One node's process and how to start it again.
 pub struct Node {
@@ -21,6 +24,8 @@ pub struct Node {
 pub struct Cluster {
     /// Every node, by position (node id - 1).
     pub nodes: Vec<Node>,
+    /// The links between them.
+    pub links: Links,
     bin: PathBuf,
 }
 
@@ -68,9 +73,13 @@ impl Cluster {
     /// and every shard has a leader.
     pub async fn start(bin: &Path, n: usize, dir: &Path) -> Result<Cluster> {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
-        let seeds: Vec<String> = ports.iter().enumerate().map(|(i, (_, g))| format!("{}@127.0.0.1:{g}", i + 1)).collect();
+        let links = Links::start(&ports.iter().map(|(_, g)| *g).collect::<Vec<_>>()).await?;
         let mut nodes = Vec::with_capacity(n);
         for (i, (http, grpc)) in ports.iter().enumerate() {
+            // This node reaches itself directly and every peer through the link's proxy.
+            let seeds: Vec<String> = (0..n)
+                .map(|j| format!("{}@127.0.0.1:{}", j + 1, if j == i { *grpc } else { links.port(i, j).unwrap_or(*grpc) }))
+                .collect();
             let dir = dir.join(format!("node-{}", i + 1));
             std::fs::create_dir_all(&dir)?;
             let args = vec![
@@ -89,7 +98,7 @@ impl Cluster {
             ];
             nodes.push(Node { http: *http, dir, args, child: None, paused: false });
         }
-        let mut cluster = Cluster { nodes, bin: bin.to_path_buf() };
+        let mut cluster = Cluster { nodes, links, bin: bin.to_path_buf() };
         for i in 0..n {
             cluster.nodes[i].spawn(bin)?;
         }
@@ -134,8 +143,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// Resumes every paused node and restarts every killed one.
+    /// Restores every link, resumes every paused node and restarts every killed one.
     pub fn heal(&mut self) -> Result<()> {
+        self.links.heal();
         for i in 0..self.nodes.len() {
             if self.nodes[i].paused {
                 self.resume(i)?;

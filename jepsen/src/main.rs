@@ -16,6 +16,7 @@ mod checker;
 mod cluster;
 mod history;
 mod nemesis;
+mod proxy;
 mod report;
 mod rng;
 mod workload;
@@ -42,7 +43,7 @@ usage: skald-jepsen [--time SECONDS] [--nodes N] [--out DIR] [--nemesis KINDS] [
   --nodes    cluster size, 3 or more (default 3)
   --out      run folder (default ./jepsen-run)
   --nemesis  comma-separated faults, or all (default): kill, kill-leader, pause,
-             kill-minority, restart-loop
+             kill-minority, restart-loop, partition, isolate-leader, bridge, flap, slow
   --seed     seed for every random choice (default: from the clock)
   --bin      the skald binary (default: the release build in the cargo target directory)
   --check    judge a recorded history.jsonl instead of running

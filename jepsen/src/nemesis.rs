@@ -1,5 +1,6 @@
-//! The nemesis: injects one fault at a time, always leaving a majority of nodes able to
-//! serve once it heals, and records each fault's window in the history.
+//! The nemesis: injects one fault at a time (processes killed, paused or restarted; links
+//! cut, flapping or slowed through the harness's proxies), always leaving a majority of nodes
+//! connected and alive, heals it, and records each fault's window in the history.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::cluster::{Cluster, leader_of};
 use crate::history::Op;
+use crate::proxy::LinkState;
 use crate::rng::Rng;
 use crate::workload::Ctx;
 
@@ -25,11 +27,32 @@ pub enum Fault {
     KillMinority,
     /// Kill and restart one node three times in quick succession.
     RestartLoop,
+    /// Cut every link between a random minority and the majority, both ways.
+    Partition,
+    /// Cut every link of the node leading shard 0, both ways.
+    IsolateLeader,
+    /// Split the others in two halves that only a random bridge node connects.
+    Bridge,
+    /// Cut and restore the links between two nodes every 250 ms for 4 s.
+    Flap,
+    /// Delay every chunk on every link of one node by 50 to 200 ms.
+    Slow,
 }
 
 impl Fault {
     /// Every kind, in the order `--nemesis` lists them.
-    pub const ALL: [Fault; 5] = [Fault::Kill, Fault::KillLeader, Fault::Pause, Fault::KillMinority, Fault::RestartLoop];
+    pub const ALL: [Fault; 10] = [
+        Fault::Kill,
+        Fault::KillLeader,
+        Fault::Pause,
+        Fault::KillMinority,
+        Fault::RestartLoop,
+        Fault::Partition,
+        Fault::IsolateLeader,
+        Fault::Bridge,
+        Fault::Flap,
+        Fault::Slow,
+    ];
 
     /// The kind's name in `--nemesis` and in the history.
     pub fn name(self) -> &'static str {
@@ -39,6 +62,11 @@ impl Fault {
             Fault::Pause => "pause",
             Fault::KillMinority => "kill-minority",
             Fault::RestartLoop => "restart-loop",
+            Fault::Partition => "partition",
+            Fault::IsolateLeader => "isolate-leader",
+            Fault::Bridge => "bridge",
+            Fault::Flap => "flap",
+            Fault::Slow => "slow",
         }
     }
 
@@ -80,16 +108,26 @@ pub async fn run(cluster: Arc<Mutex<Cluster>>, ctx: Arc<Ctx>, kinds: Vec<Fault>,
         let Some(&one) = up.get(rng.below(up.len())) else { continue };
         let start = ctx.now();
         let targets: Vec<usize> = match fault {
-            Fault::Kill | Fault::Pause | Fault::RestartLoop => vec![one],
-            Fault::KillLeader => {
+            Fault::Kill | Fault::Pause | Fault::RestartLoop | Fault::Slow => vec![one],
+            Fault::Flap => vec![one, (one + 1 + rng.below(n - 1)) % n],
+            Fault::Bridge => {
+                // The bridge first, then the two halves it joins.
+                let mut others: Vec<usize> = (0..n).filter(|i| *i != one).collect();
+                let mut out = vec![one];
+                while !others.is_empty() {
+                    out.push(others.swap_remove(rng.below(others.len())));
+                }
+                out
+            }
+            Fault::KillLeader | Fault::IsolateLeader => {
                 let url = locked(&cluster).nodes[one].url();
                 match leader_of(&status, &url, 0).await {
                     Some(l) => vec![l],
                     None => continue,
                 }
             }
-            Fault::KillMinority => {
-                let mut pick = up.clone();
+            Fault::KillMinority | Fault::Partition => {
+                let mut pick = if fault == Fault::Partition { (0..n).collect() } else { up.clone() };
                 let mut out = Vec::new();
                 while out.len() < (n - 1) / 2 && !pick.is_empty() {
                     out.push(pick.swap_remove(rng.below(pick.len())));
@@ -111,7 +149,51 @@ pub async fn run(cluster: Arc<Mutex<Cluster>>, ctx: Arc<Ctx>, kinds: Vec<Fault>,
                     tokio::time::sleep(Duration::from_millis(700)).await;
                 }
             }
-            _ => {
+            Fault::Partition | Fault::IsolateLeader => {
+                {
+                    let c = locked(&cluster);
+                    for a in &targets {
+                        for b in (0..n).filter(|b| !targets.contains(b)) {
+                            c.links.set_both(*a, b, LinkState::Cut);
+                        }
+                    }
+                }
+                tokio::time::sleep(rng.millis(2000, 5000)).await;
+                locked(&cluster).links.heal();
+            }
+            Fault::Bridge => {
+                {
+                    let c = locked(&cluster);
+                    let (left, right) = targets[1..].split_at((targets.len() - 1) / 2);
+                    for a in left {
+                        for b in right {
+                            c.links.set_both(*a, *b, LinkState::Cut);
+                        }
+                    }
+                }
+                tokio::time::sleep(rng.millis(2000, 5000)).await;
+                locked(&cluster).links.heal();
+            }
+            Fault::Flap => {
+                for _ in 0..8 {
+                    locked(&cluster).links.set_both(targets[0], targets[1], LinkState::Cut);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    locked(&cluster).links.set_both(targets[0], targets[1], LinkState::Up);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+            Fault::Slow => {
+                let delay = rng.millis(50, 200);
+                {
+                    let c = locked(&cluster);
+                    for b in (0..n).filter(|b| *b != one) {
+                        c.links.set_both(one, b, LinkState::Slow(delay));
+                    }
+                }
+                tokio::time::sleep(rng.millis(2000, 4000)).await;
+                locked(&cluster).links.heal();
+            }
+            Fault::Kill | Fault::KillLeader | Fault::KillMinority => {
                 for t in &targets {
                     locked(&cluster).kill(*t)?;
                 }
@@ -135,7 +217,8 @@ mod tests {
     #[test]
     fn parses_fault_lists() {
         assert_eq!(Fault::parse_list("all").expect("all").len(), Fault::ALL.len());
-        assert_eq!(Fault::parse_list("kill, pause").expect("two"), vec![Fault::Kill, Fault::Pause]);
+        assert_eq!(Fault::parse_list("kill, pause,bridge").expect("three"), vec![Fault::Kill, Fault::Pause, Fault::Bridge]);
+        assert!(Fault::ALL.iter().all(|f| Fault::parse_list(f.name()).expect("by name") == vec![*f]));
         assert!(Fault::parse_list("flood").unwrap_err().to_string().contains("unknown fault"));
     }
 }

@@ -100,7 +100,8 @@ pub struct ClusterConfig {
     /// The gRPC `host:port` other nodes reach this one at (default: 127.0.0.1 and the gRPC
     /// listen port).
     pub advertise_addr: String,
-    /// Every node of the cluster as `id@host:port` (gRPC); empty runs standalone.
+    /// Every node of the cluster as `id@host:port` (gRPC): the same ids on every node, each
+    /// address how this node reaches that one; empty runs standalone.
     pub seeds: Vec<String>,
     /// Replicas per shard; 0 picks min(3, nodes) (default 0).
     pub replication_factor: u64,

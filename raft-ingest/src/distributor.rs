@@ -50,7 +50,7 @@ impl From<DecodeError> for PushError {
 impl From<IngestError> for PushError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::ShuttingDown | IngestError::NotLeader(_) | IngestError::Redirect(_) | IngestError::Unavailable(_) => PushError::new(503, e.to_string()),
+            IngestError::ShuttingDown | IngestError::NotLeader(_) | IngestError::Redirect(..) | IngestError::Unavailable(_) => PushError::new(503, e.to_string()),
             _ => PushError::new(500, e.to_string()),
         }
     }

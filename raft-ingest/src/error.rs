@@ -12,9 +12,10 @@ pub enum IngestError {
     /// This replica does not lead its group (the message names the leader if known).
     #[error("not the shard leader: {0}")]
     NotLeader(String),
-    /// The receiver does not lead the shard but named the node that does.
-    #[error("the shard is led by the node at {0}")]
-    Redirect(String),
+    /// The receiver does not lead the shard but named the node that does (id, 0 when not
+    /// known, and address).
+    #[error("the shard is led by node {0} at {1}")]
+    Redirect(u64, String),
     /// No leader could take the write in time (the shard lacks a quorum or is electing).
     #[error("{0}")]
     Unavailable(String),

@@ -39,7 +39,7 @@ impl ForwardServer {
 }
 
 fn reply(result: Reply) -> Response<ShardReply> {
-    Response::new(ShardReply { result: Some(result), leader_addr: String::new() })
+    Response::new(ShardReply { result: Some(result), leader_addr: String::new(), leader_id: 0 })
 }
 
 /// The reply for a local result on `shard`; a refusal names the leader when this node
@@ -51,13 +51,9 @@ fn answer<T: serde::Serialize>(ingester: &Ingester, shard: u64, result: Result<T
             Err(e) => reply(Reply::Error(e.to_string())),
         },
         Err(IngestError::NotLeader(m)) => {
-            let leader_addr = ingester
-                .replica(shard)
-                .and_then(|r| r.leader())
-                .filter(|(id, _)| *id != ingester.placement.node_id)
-                .map(|(_, addr)| addr)
-                .unwrap_or_default();
-            Response::new(ShardReply { result: Some(Reply::NotLeader(m)), leader_addr })
+            let (leader_id, leader_addr) =
+                ingester.replica(shard).and_then(|r| r.leader()).filter(|(id, _)| *id != ingester.placement.node_id).unwrap_or_default();
+            Response::new(ShardReply { result: Some(Reply::NotLeader(m)), leader_addr, leader_id })
         }
         Err(IngestError::Layout(m)) => reply(Reply::Invalid(m)),
         Err(e) => reply(Reply::Error(e.to_string())),
@@ -146,17 +142,24 @@ pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminO
     }
 }
 
-fn client(channels: &Channels, addr: &str) -> Result<ShardIngestClient<Channel>, IngestError> {
-    let channel = channels.get(addr).map_err(IngestError::Unavailable)?;
+/// A node to send to: its id (0 when not known) and the address it was named by; the
+/// node's address book decides where the request goes.
+pub type Peer<'a> = (u64, &'a str);
+
+fn client(channels: &Channels, to: Peer<'_>) -> Result<ShardIngestClient<Channel>, IngestError> {
+    let channel = channels.to_node(to.0, to.1).map_err(IngestError::Unavailable)?;
     Ok(ShardIngestClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
 }
 
 /// The payload of a reply; `NotLeader` (retry elsewhere) for a refusal or a transport failure.
-fn payload(addr: &str, resp: Result<Response<ShardReply>, Status>) -> Result<Vec<u8>, IngestError> {
+fn payload(to: Peer<'_>, resp: Result<Response<ShardReply>, Status>) -> Result<Vec<u8>, IngestError> {
+    let addr = to.1;
     let resp = resp.map_err(|s| IngestError::NotLeader(format!("node at {addr}: {}", s.message())))?.into_inner();
     match resp.result {
         Some(Reply::Payload(bytes)) => Ok(bytes),
-        Some(Reply::NotLeader(_)) if !resp.leader_addr.is_empty() && resp.leader_addr != addr => Err(IngestError::Redirect(resp.leader_addr)),
+        Some(Reply::NotLeader(_)) if !resp.leader_addr.is_empty() && (resp.leader_addr != addr || resp.leader_id != to.0) => {
+            Err(IngestError::Redirect(resp.leader_id, resp.leader_addr))
+        }
         Some(Reply::NotLeader(m)) => Err(IngestError::NotLeader(m)),
         Some(Reply::Error(m)) => Err(IngestError::Raft(format!("node at {addr}: {m}"))),
         Some(Reply::Invalid(m)) => Err(IngestError::Layout(m)),
@@ -164,28 +167,28 @@ fn payload(addr: &str, resp: Result<Response<ShardReply>, Status>) -> Result<Vec
     }
 }
 
-/// Sends `push` for `shard` to the node at `addr`.
-pub async fn forward_push(channels: &Channels, addr: &str, shard: u64, push: &TenantPush) -> Result<PushOutcome, IngestError> {
+/// Sends `push` for `shard` to node `to`.
+pub async fn forward_push(channels: &Channels, to: Peer<'_>, shard: u64, push: &TenantPush) -> Result<PushOutcome, IngestError> {
     let payload_bytes = encode(push).map_err(|e| IngestError::Raft(e.to_string()))?;
     let mut req = Request::new(ShardPush { shard, push: payload_bytes });
     req.set_timeout(REQUEST_TIMEOUT);
-    let resp = client(channels, addr)?.push(req).await;
-    decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
+    let resp = client(channels, to)?.push(req).await;
+    decode(&payload(to, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
 }
 
-/// Reads `shard` from the node at `addr` (which answers only if it leads the shard), with
-/// the shards split off it.
-pub async fn forward_read(channels: &Channels, addr: &str, shard: u64, read: &WireRead) -> Result<(ReadSnapshot, Vec<u64>), IngestError> {
+/// Reads `shard` from node `to` (which answers only if it leads the shard), with the shards
+/// split off it.
+pub async fn forward_read(channels: &Channels, to: Peer<'_>, shard: u64, read: &WireRead) -> Result<(ReadSnapshot, Vec<u64>), IngestError> {
     let request = encode(read).map_err(|e| IngestError::Raft(e.to_string()))?;
     let mut req = Request::new(ShardRead { shard, request });
     req.set_timeout(REQUEST_TIMEOUT);
-    let resp = client(channels, addr)?.read(req).await;
-    let wire: WireSnapshot = decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))?;
+    let resp = client(channels, to)?.read(req).await;
+    let wire: WireSnapshot = decode(&payload(to, resp)?).map_err(|e| IngestError::Raft(e.to_string()))?;
     wire.snapshot().map_err(IngestError::Raft)
 }
 
-/// Asks the node at `addr` to run an administrative operation (see [`admin`]).
-pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) -> Result<AdminOut, IngestError> {
+/// Asks node `to` to run an administrative operation (see [`admin`]).
+pub async fn forward_admin(channels: &Channels, to: Peer<'_>, change: ShardAdmin) -> Result<AdminOut, IngestError> {
     // Moving a replica waits for the learner to catch up; a map request must not stall the
     // refresh behind a paused node.
     let timeout = match change.op.as_str() {
@@ -195,6 +198,6 @@ pub async fn forward_admin(channels: &Channels, addr: &str, change: ShardAdmin) 
     };
     let mut req = Request::new(change);
     req.set_timeout(timeout);
-    let resp = client(channels, addr)?.admin(req).await;
-    decode(&payload(addr, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
+    let resp = client(channels, to)?.admin(req).await;
+    decode(&payload(to, resp)?).map_err(|e| IngestError::Raft(e.to_string()))
 }

@@ -83,8 +83,8 @@ pub struct Ingester {
     pub(crate) channels: Channels,
     pub(crate) groups: Groups,
     pub(crate) open: OpenArgs,
-    /// The last address that led each shard without a local replica.
-    leader_hints: std::sync::Mutex<BTreeMap<u64, String>>,
+    /// The last node (id, address) that led each shard without a local replica.
+    leader_hints: std::sync::Mutex<BTreeMap<u64, (u64, String)>>,
     /// This node's copy of the shard map.
     pub(crate) map: std::sync::RwLock<Arc<ShardMap>>,
     /// Wakes the map loop for an early refresh.
@@ -123,7 +123,7 @@ impl Ingester {
         };
         let mut per_shard = config.clone();
         per_shard.max_head_bytes = ByteSize(config.max_head_bytes.0 / count);
-        let channels = Channels::default();
+        let channels = Channels::with_book(placement.nodes.clone());
         let groups = Groups::default();
         let hosted = crate::hosted::load(&data_dir.join("raft"))?;
         let mut local: Vec<u64> = if cluster.join { Vec::new() } else { placement.local_shards() };
@@ -288,17 +288,17 @@ impl Ingester {
         if let Some(replica) = self.replica(shard) {
             return replica.leader();
         }
-        if let Some(addr) = self.leader_hints.lock().ok().and_then(|h| h.get(&shard).cloned()) {
-            return Some((0, addr));
+        if let Some(hint) = self.leader_hints.lock().ok().and_then(|h| h.get(&shard).cloned()) {
+            return Some(hint);
         }
         let nodes: Vec<(u64, String)> = self.map().nodes.iter().filter(|(id, _)| **id != self.placement.node_id).map(|(id, a)| (*id, a.clone())).collect();
         nodes.get(attempt % nodes.len().max(1)).cloned()
     }
 
-    fn set_hint(&self, shard: u64, addr: Option<String>) {
+    fn set_hint(&self, shard: u64, leader: Option<(u64, String)>) {
         if let Ok(mut h) = self.leader_hints.lock() {
-            match addr {
-                Some(a) => h.insert(shard, a),
+            match leader {
+                Some(l) => h.insert(shard, l),
                 None => h.remove(&shard),
             };
         }
@@ -318,21 +318,21 @@ impl Ingester {
                     // Boxed: a split proposes to the metadata group through here again.
                     ShardOp::Admin(c) => Box::pin(admin(self, (*c).clone())).await.map(ShardOut::Admin),
                 },
-                Some((_, addr)) => match &op {
-                    ShardOp::Push(p) => forward_push(&self.channels, &addr, shard, p).await.map(ShardOut::Pushed),
-                    ShardOp::Read { wire, .. } => forward_read(&self.channels, &addr, shard, wire).await.map(ShardOut::Read),
-                    ShardOp::Admin(c) => forward_admin(&self.channels, &addr, (*c).clone()).await.map(ShardOut::Admin),
+                Some((id, addr)) => match &op {
+                    ShardOp::Push(p) => forward_push(&self.channels, (id, &addr), shard, p).await.map(ShardOut::Pushed),
+                    ShardOp::Read { wire, .. } => forward_read(&self.channels, (id, &addr), shard, wire).await.map(ShardOut::Read),
+                    ShardOp::Admin(c) => forward_admin(&self.channels, (id, &addr), (*c).clone()).await.map(ShardOut::Admin),
                 },
                 None => Err(IngestError::NotLeader(format!("shard {shard} has no leader yet"))),
             };
             match result {
-                Err(IngestError::Redirect(addr)) if Instant::now() < deadline => {
+                Err(IngestError::Redirect(id, addr)) if Instant::now() < deadline => {
                     // Follow the named leader at once (a short pause bounds a stale loop).
-                    self.set_hint(shard, Some(addr));
+                    self.set_hint(shard, Some((id, addr)));
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err(IngestError::NotLeader(why)) | Err(IngestError::Unavailable(why)) | Err(IngestError::Redirect(why)) => {
+                Err(IngestError::NotLeader(why)) | Err(IngestError::Unavailable(why)) | Err(IngestError::Redirect(_, why)) => {
                     self.set_hint(shard, None);
                     if Instant::now() >= deadline {
                         return Err(IngestError::Unavailable(format!("shard {shard} has no reachable leader: {why}")));

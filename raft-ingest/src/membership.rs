@@ -150,7 +150,7 @@ impl Ingester {
             return Err(IngestError::Layout(format!("node {to} already holds a replica of shard {shard}")));
         }
         let from_addr = replica.node_addr(from).unwrap_or_default();
-        forward_admin(&self.channels, to_addr, change(shard, "open")).await?;
+        forward_admin(&self.channels, (to, to_addr), change(shard, "open")).await?;
         let raft = replica.raft();
         raft.add_learner(to, BasicNode::new(to_addr), true).await.map_err(|e| IngestError::Raft(format!("adding node {to} as a learner: {e}")))?;
         let mut next = voters.clone();
@@ -160,7 +160,7 @@ impl Ingester {
         if from == self.placement.node_id {
             self.close_replica(shard).await?;
         } else {
-            forward_admin(&self.channels, &from_addr, change(shard, "close")).await?;
+            forward_admin(&self.channels, (from, &from_addr), change(shard, "close")).await?;
         }
         self.map_wake.notify_one();
         Ok(())

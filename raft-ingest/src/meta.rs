@@ -77,8 +77,8 @@ impl Ingester {
         }
         let me = self.placement.node_id;
         let mut last = IngestError::Unavailable("no other node to ask for the shard map".into());
-        for (_, addr) in self.map().nodes.iter().filter(|(id, _)| **id != me) {
-            match forward_admin(&self.channels, addr, change(META_GROUP, "map")).await {
+        for (id, addr) in self.map().nodes.iter().filter(|(id, _)| **id != me) {
+            match forward_admin(&self.channels, (*id, addr), change(META_GROUP, "map")).await {
                 Ok(AdminOut::Map(m)) if !m.is_empty() => {
                     self.install_map(m);
                     return Ok(());

@@ -60,7 +60,7 @@ impl Ingester {
             if *id == me {
                 self.open_replica(child).await?;
             } else {
-                forward_admin(&self.channels, addr, change(child, "open")).await?;
+                forward_admin(&self.channels, (*id, addr), change(child, "open")).await?;
             }
         }
         let members: BTreeMap<u64, BasicNode> = voters.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();

@@ -184,7 +184,7 @@ async fn rebalance(State(i): State<Arc<Ingester>>, Query(p): Query<RebalancePara
 fn text_result(result: Result<String, IngestError>) -> Response {
     let (status, message) = match result {
         Ok(m) => (StatusCode::OK, m),
-        Err(e @ (IngestError::NotLeader(_) | IngestError::Redirect(_) | IngestError::Unavailable(_))) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e @ (IngestError::NotLeader(_) | IngestError::Redirect(..) | IngestError::Unavailable(_))) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         Err(e @ IngestError::Layout(_)) => (StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };

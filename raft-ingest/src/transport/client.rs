@@ -1,6 +1,6 @@
 //! The sending side of the Raft transport: openraft's network factory and peer client.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,13 +23,31 @@ use crate::command::TypeConfig;
 /// How long a connection attempt to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One lazily connected channel per peer address, shared by every group on the node.
+/// One lazily connected channel per peer address, shared by every group on the node, and
+/// the node's address book: how this node reaches each node id (its `cluster.seeds`), which
+/// wins over the address a group's membership or another node names.
 #[derive(Debug, Clone, Default)]
 pub struct Channels {
     by_addr: Arc<Mutex<HashMap<String, Channel>>>,
+    book: Arc<BTreeMap<u64, String>>,
 }
 
 impl Channels {
+    /// A pool that reaches the nodes in `book` at the addresses it gives.
+    pub fn with_book(book: BTreeMap<u64, String>) -> Channels {
+        Channels { by_addr: Arc::default(), book: Arc::new(book) }
+    }
+
+    /// The address to reach node `id` at: the book's, else `named` (id 0: unknown node).
+    pub fn addr_of<'a>(&'a self, id: u64, named: &'a str) -> &'a str {
+        self.book.get(&id).map(String::as_str).unwrap_or(named)
+    }
+
+    /// The channel to node `id`, which others name `named`.
+    pub fn to_node(&self, id: u64, named: &str) -> Result<Channel, String> {
+        self.get(self.addr_of(id, named))
+    }
+
     /// The channel to `addr` (`host:port`), created on first use.
     pub fn get(&self, addr: &str) -> Result<Channel, String> {
         let mut map = self.by_addr.lock().map_err(|_| "channel pool poisoned".to_string())?;
@@ -66,7 +84,7 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetwork {
     type Network = GrpcPeer;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        GrpcPeer { group: self.group, target, channel: self.channels.get(&node.addr) }
+        GrpcPeer { group: self.group, target, channel: self.channels.to_node(target, &node.addr) }
     }
 }
 
