@@ -10,7 +10,8 @@
 # (default 9095, likewise), SHARDS (default NODES), SKALD_BIN (default: a release build of
 # this repository), SKALD_FLAGS (extra flags for every node, e.g.
 # --limits_config.reject_old_samples=false). Node i keeps its config, data, log and pid file
-# in $CLUSTER_DIR/node-$i/.
+# in $CLUSTER_DIR/node-$i/; chunk files go to $CLUSTER_DIR/chunks, shared by the nodes as a
+# bucket would be.
 # Every node runs every role with auth_enabled: true (send X-Scope-OrgID).
 set -euo pipefail
 CLUSTER_DIR=${CLUSTER_DIR:-./local-cluster}
@@ -67,6 +68,9 @@ server:
   grpc_listen_port: $((BASE_GRPC_PORT + i))
 common:
   path_prefix: $(cd "$dir" && pwd)/data
+  storage:
+    filesystem:
+      chunks_directory: $(cd "$CLUSTER_DIR" && pwd)/chunks
 ingester:
   shards: $SHARDS
 cluster:

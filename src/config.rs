@@ -195,7 +195,22 @@ pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> R
     })?;
     config.limits_config.validate().map_err(anyhow::Error::msg)?;
     config.ingester.validate().map_err(anyhow::Error::msg)?;
+    check_cluster_storage(&config)?;
     Ok(config)
+}
+
+/// A cluster reads every chunk file from whichever node leads its shard now, so the files
+/// must be where every node can read them: S3, or a filesystem directory named explicitly
+/// (shared by the nodes). The per-node default under `common.path_prefix` is refused.
+fn check_cluster_storage(config: &Config) -> Result<()> {
+    let storage = &config.common.storage;
+    let explicit_dir = storage.filesystem.as_ref().is_some_and(|f| f.chunks_directory.is_some());
+    if !config.cluster.seeds.is_empty() && storage.s3.is_none() && !explicit_dir {
+        anyhow::bail!(
+            "a cluster needs chunk storage every node reads: set common.storage.s3, or common.storage.filesystem.chunks_directory to a directory all nodes share"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -224,6 +239,15 @@ mod tests {
         assert_eq!(c.limits_config.max_line_size.0, 1000);
         let err = format!("{:#}", parse_args(args(&["--server.no_such_key=1"])).unwrap_err());
         assert!(err.contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_needs_shared_chunk_storage() {
+        let seeds = "--cluster.seeds=[1@127.0.0.1:9095,2@127.0.0.1:9096]";
+        let err = format!("{:#}", parse_args(args(&[seeds])).unwrap_err());
+        assert!(err.contains("chunks_directory to a directory all nodes share"), "{err}");
+        assert!(parse_args(args(&[seeds, "--common.storage.filesystem.chunks_directory=/shared/chunks"])).is_ok());
+        assert!(parse_args(args(&["--common.storage.filesystem.chunks_directory=/x"])).is_ok(), "standalone needs nothing");
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl Cluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
         let links = Links::start(&ports.iter().map(|(_, g)| *g).collect::<Vec<_>>()).await?;
         let mut nodes = Vec::with_capacity(n);
+        let shared = dir.join("chunks");
         for (i, (http, grpc)) in ports.iter().enumerate() {
             // This node reaches itself directly and every peer through the link's proxy.
             let seeds: Vec<String> = (0..n)
@@ -88,6 +89,8 @@ impl Cluster {
                 "--server.grpc_listen_address=127.0.0.1".to_string(),
                 format!("--server.grpc_listen_port={grpc}"),
                 format!("--common.path_prefix={}", dir.join("data").display()),
+                // The nodes share one chunk directory, as they would share a bucket.
+                format!("--common.storage.filesystem.chunks_directory={}", shared.display()),
                 "--auth_enabled=true".to_string(),
                 format!("--cluster.node_id={}", i + 1),
                 format!("--cluster.seeds=[{}]", seeds.join(",")),

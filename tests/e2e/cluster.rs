@@ -15,11 +15,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-fn start_cluster(rf: u64, shards: u64) -> Vec<Skald> {
+/// The flag that points a node at the cluster's shared chunk directory (every node must
+/// read the files any leader flushed).
+fn shared_chunks(dir: &TestDir) -> String {
+    format!("--common.storage.filesystem.chunks_directory={}", dir.path.display())
+}
+
+/// Starts a cluster; the returned directory holds the chunk files all nodes share and must
+/// outlive the nodes.
+fn start_cluster(rf: u64, shards: u64) -> (Vec<Skald>, TestDir) {
+    let chunks = TestDir::new("cluster-chunks");
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
     let seeds: Vec<String> = ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
     let seeds = format!("--cluster.seeds=[{}]", seeds.join(","));
-    (0..NODES as usize)
+    let nodes = (0..NODES as usize)
         .map(|i| {
             let dir = TestDir::new(&format!("cluster-node{}", i + 1));
             let mut args = base_args(&dir);
@@ -30,10 +39,12 @@ fn start_cluster(rf: u64, shards: u64) -> Vec<Skald> {
                 format!("--cluster.replication_factor={rf}"),
                 format!("--ingester.shards={shards}"),
                 "--limits_config.discover_service_name=[]".into(),
+                shared_chunks(&chunks),
             ]);
             Skald::start_raw(dir, args)
         })
-        .collect()
+        .collect();
+    (nodes, chunks)
 }
 
 fn body(round: i64, t: i64) -> serde_json::Value {
@@ -75,7 +86,7 @@ async fn rows_eventually(api: &Api, t: i64, want: usize) -> Vec<Row> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_and_survive_a_kill() {
-    let mut nodes = start_cluster(3, 2);
+    let (mut nodes, _chunks) = start_cluster(3, 2);
     let t = base_ts(20);
     let mut acked: Vec<i64> = Vec::new();
 
@@ -197,7 +208,7 @@ async fn rows_now(api: &Api, t: i64) -> Vec<Row> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_are_linearizable_and_reach_remote_shards() {
     // Replication factor 2 over 3 nodes and 3 shards: every node lacks a replica of one shard.
-    let nodes = start_cluster(2, 3);
+    let (nodes, _chunks) = start_cluster(2, 3);
     let t = base_ts(25);
     for round in 0..9 {
         let writer = &nodes[(round % 3) as usize];
@@ -282,6 +293,7 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
     ports.dedup();
     assert_eq!(ports.len(), 4);
     let seed = |n: usize| (0..n).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i])).collect::<Vec<_>>().join(",");
+    let chunks = TestDir::new("move-chunks");
     let start = |i: usize, seeds: String, join: bool| {
         let dir = TestDir::new(&format!("move-node{}", i + 1));
         let mut args = base_args(&dir);
@@ -293,6 +305,7 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
             "--cluster.rebalance_on_join=false".into(),
             "--ingester.shards=2".into(),
             "--limits_config.discover_service_name=[]".into(),
+            shared_chunks(&chunks),
         ]);
         Skald::start_raw(dir, args)
     };
@@ -371,6 +384,7 @@ async fn a_fourth_node_takes_over_a_replica_while_pushes_continue() {
 async fn a_joining_node_takes_its_share() {
     let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
     let seeds = |n: usize| (0..n).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i])).collect::<Vec<_>>().join(",");
+    let chunks = TestDir::new("join-chunks");
     let start = |i: usize, join: bool| {
         let dir = TestDir::new(&format!("join-node{}", i + 1));
         let mut args = base_args(&dir);
@@ -381,6 +395,7 @@ async fn a_joining_node_takes_its_share() {
             format!("--cluster.join={join}"),
             "--ingester.shards=4".into(),
             "--limits_config.discover_service_name=[]".into(),
+            shared_chunks(&chunks),
         ]);
         Skald::start_raw(dir, args)
     };
@@ -420,7 +435,7 @@ async fn a_joining_node_takes_its_share() {
 /// cluster keeps serving when the metadata group's first node is killed and restarted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_splits_while_pushes_continue() {
-    let mut nodes = start_cluster(3, 1);
+    let (mut nodes, _chunks) = start_cluster(3, 1);
     let t = base_ts(25);
     let pusher = push_rounds(nodes[1].api(), t, "the split");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -483,7 +498,7 @@ async fn leader_of_shard0(api: &Api) -> u64 {
 /// right after it is ready, without retrying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_leader_never_serves_a_stale_read() {
-    let mut nodes = start_cluster(3, 1);
+    let (mut nodes, _chunks) = start_cluster(3, 1);
     let t = base_ts(35);
     let mut acked = 0usize;
     for cycle in 0..6i64 {
@@ -499,4 +514,23 @@ async fn a_restarted_leader_never_serves_a_stale_read() {
         let rows = rows_now(&nodes[victim].api(), t).await;
         assert_eq!(rows.len(), acked, "cycle {cycle}: a read through the restarted leader (node {leader}) must see every acknowledged entry");
     }
+}
+
+/// Files flushed by one leader are read by the next: after a flush and the kill of the
+/// shard's leader, a read through a survivor returns every entry once (the nodes share the
+/// chunk directory, as they would share a bucket). Found by `skald-jepsen`: with per-node
+/// chunk directories the new leader answered 500 for files only the old one had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_reads_the_files_an_old_leader_flushed() {
+    let (mut nodes, _chunks) = start_cluster(3, 1);
+    let t = base_ts(40);
+    for round in 0..10 {
+        nodes[round as usize % 3].api().push_json(&body(round, t)).await.expect(204, "push");
+    }
+    let leader = leader_of_shard0(&nodes[0].api()).await as usize;
+    nodes[leader - 1].api().flush().await;
+    nodes[leader - 1].kill9();
+    let survivor = nodes[leader % 3].api();
+    survivor.push_json(&body(10, t)).await.expect(204, "push after the kill");
+    check_once(&survivor, t, &(0..11).collect::<Vec<_>>(), &[], "a read after the flushing leader died").await;
 }
