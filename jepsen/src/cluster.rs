@@ -29,9 +29,9 @@ pub struct Cluster {
     bin: PathBuf,
 }
 
-/// A free 127.0.0.1 port.
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// A listener on a free 127.0.0.1 port, held until the node takes the port.
+fn free_listener() -> Result<std::net::TcpListener> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?)
 }
 
 fn signal(pid: u32, sig: &str) -> Result<()> {
@@ -72,8 +72,12 @@ impl Cluster {
     /// Starts `n` nodes from `bin` with data under `dir`; returns once every node is ready
     /// and every shard has a leader.
     pub async fn start(bin: &Path, n: usize, dir: &Path) -> Result<Cluster> {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| Ok((free_port()?, free_port()?))).collect::<Result<_>>()?;
+        // Hold the nodes' ports while the proxies bind theirs, so none is handed out twice.
+        let held: Vec<(std::net::TcpListener, std::net::TcpListener)> =
+            (0..n).map(|_| Ok((free_listener()?, free_listener()?))).collect::<Result<_>>()?;
+        let ports: Vec<(u16, u16)> = held.iter().map(|(h, g)| Ok((h.local_addr()?.port(), g.local_addr()?.port()))).collect::<Result<_>>()?;
         let links = Links::start(&ports.iter().map(|(_, g)| *g).collect::<Vec<_>>()).await?;
+        drop(held);
         let mut nodes = Vec::with_capacity(n);
         let shared = dir.join("chunks");
         for (i, (http, grpc)) in ports.iter().enumerate() {
