@@ -174,11 +174,6 @@ fn segment_path(dir: &Path, first: u64) -> PathBuf {
     dir.join(format!("{first:020}.log"))
 }
 
-/// Encodes `record` with its header.
-fn frame_record(record: &Record, out: &mut Vec<u8>) -> io::Result<(u64, u32)> {
-    frame(&postcard::to_stdvec(record).map_err(io::Error::other)?, out)
-}
-
 /// Applies `record` (at `loc`, for an entry) to its group.
 fn apply(groups: &mut Groups, record: &Record, loc: Option<Loc>) {
     if let Record::Drop(g) = record {
@@ -316,7 +311,7 @@ impl NodeLog {
         let mut buf = Vec::new();
         let mut frames = Vec::with_capacity(records.len());
         for r in records {
-            frames.push(frame_record(r, &mut buf)?);
+            frames.push(frame(r, &mut buf)?);
         }
         let mut files = self.files.lock().map_err(poisoned)?;
         if files.segments.values().next_back().is_none_or(|s| s.len >= SEGMENT_BYTES) {
@@ -362,7 +357,7 @@ impl NodeLog {
         // Re-applying a group's own metadata changes nothing; writing it here keeps it.
         let mut buf = Vec::new();
         for r in &header {
-            frame_record(r, &mut buf)?;
+            frame(r, &mut buf)?;
         }
         files.append(&buf, header.len() as u64, |_, _, _| Ok(()))
     }

@@ -189,7 +189,6 @@ impl Inner {
         let mut new_segment = false;
         let mut touched: Vec<u64> = Vec::new();
         for e in entries {
-            let payload = postcard::to_stdvec(&e).map_err(io::Error::other)?;
             let roll = match self.segments.values().next_back() {
                 Some(s) => s.len >= SEGMENT_BYTES,
                 None => true,
@@ -201,8 +200,8 @@ impl Inner {
                 new_segment = true;
             }
             let Some(seg) = self.segments.values_mut().next_back() else { return Err(io::Error::other("no segment")) };
-            let mut record = Vec::with_capacity(HEADER + payload.len());
-            let (at, len) = frame(&payload, &mut record)?;
+            let mut record = Vec::new();
+            let (at, len) = frame(&e, &mut record)?;
             seg.file.write_all_at(&record, seg.len)?;
             seg.records.push((seg.len + at, len, e.log_id));
             seg.len += record.len() as u64;

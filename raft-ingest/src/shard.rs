@@ -327,11 +327,8 @@ impl Shard {
             metrics::FLUSHED_ROWS.add(file.rows);
             files.push(FlushedFile { tenant, file, labels });
         }
-        self.raft
-            .client_write(Command::Flushed { upto: cut.upto, files })
-            .await
-            .map_err(|e| IngestError::Raft(e.to_string()))?;
-        self.raft.trigger().snapshot().await.map_err(|e| IngestError::Raft(e.to_string()))?;
+        self.propose(Command::Flushed { upto: cut.upto, files }).await?;
+        self.snapshot().await?;
         metrics::FLUSHES.inc();
         metrics::FLUSH_SECONDS.observe(started.elapsed().as_secs_f64());
         Ok(())
@@ -436,11 +433,8 @@ async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiv
                     }
                 }
                 Err(e) => {
-                    let not_leader = e.forward_to_leader().is_some();
-                    let msg = e.to_string();
                     for reply in replies {
-                        let err = if not_leader { IngestError::NotLeader(msg.clone()) } else { IngestError::Raft(msg.clone()) };
-                        let _ = reply.send(Err(err));
+                        let _ = reply.send(Err(write_error(&e)));
                     }
                 }
             }
@@ -490,10 +484,12 @@ impl Shard {
 
     /// Proposes `command` directly (not batched) and returns its apply result.
     pub async fn propose(&self, command: Command) -> Result<ApplyResult, IngestError> {
-        match self.raft.client_write(command).await {
-            Ok(resp) => Ok(resp.data),
-            Err(e) if e.forward_to_leader().is_some() => Err(IngestError::NotLeader(e.to_string())),
-            Err(e) => Err(IngestError::Raft(e.to_string())),
-        }
+        self.raft.client_write(command).await.map(|resp| resp.data).map_err(|e| write_error(&e))
     }
+}
+
+/// A failed proposal as the ingester reports it: `NotLeader` (retry elsewhere) when this
+/// replica does not lead, a Raft error otherwise.
+fn write_error(e: &openraft::errors::RaftError<TypeConfig, openraft::errors::ClientWriteError<TypeConfig>>) -> IngestError {
+    if e.forward_to_leader().is_some() { IngestError::NotLeader(e.to_string()) } else { IngestError::Raft(e.to_string()) }
 }

@@ -112,38 +112,32 @@ impl ShardMap {
 
     /// Applies `change`; returns the reserved id for [`MetaChange::Reserve`].
     pub fn apply(&mut self, change: MetaChange) -> Option<u64> {
-        let before = self.clone();
-        let reserved = match change {
-            MetaChange::Init(map) => {
-                if self.is_empty() {
-                    *self = ShardMap { version: self.version, ..map };
-                }
-                None
+        let (changed, reserved) = match change {
+            MetaChange::Init(map) if self.is_empty() => {
+                *self = ShardMap { version: self.version, ..map };
+                (true, None)
             }
-            MetaChange::AddNode { id, addr } => {
-                self.nodes.insert(id, addr);
-                None
-            }
-            MetaChange::RemoveNode { id } => {
-                self.nodes.remove(&id);
-                None
-            }
+            MetaChange::Init(_) => (false, None),
+            MetaChange::AddNode { id, addr } => (self.nodes.insert(id, addr.clone()).as_ref() != Some(&addr), None),
+            MetaChange::RemoveNode { id } => (self.nodes.remove(&id).is_some(), None),
             MetaChange::Upsert(entries) => {
+                let mut changed = false;
                 for (id, entry) in entries {
                     self.next_shard = self.next_shard.max(id + 1);
+                    changed |= self.shards.get(&id) != Some(&entry);
                     self.shards.insert(id, entry);
                 }
-                None
+                (changed, None)
             }
-            MetaChange::Reserve if self.is_empty() => None,
+            MetaChange::Reserve if self.is_empty() => (false, None),
             MetaChange::Reserve => {
                 let id = self.next_shard;
                 self.next_shard += 1;
-                Some(id)
+                (true, Some(id))
             }
         };
-        if *self != before {
-            self.version = before.version + 1;
+        if changed {
+            self.version += 1;
         }
         reserved
     }

@@ -181,6 +181,12 @@ fn local_cluster(cmd: &str, env: &[(&str, String)]) -> (bool, String) {
 }
 
 /// A base port such that base+1..=base+n are free.
+/// [`local_cluster`] off the async runtime.
+async fn local_cluster_async(cmd: &'static str, env: &[(&'static str, String)]) -> (bool, String) {
+    let env = env.to_vec();
+    tokio::task::spawn_blocking(move || local_cluster(cmd, &env)).await.expect("local-cluster.sh task")
+}
+
 fn free_base(n: u16) -> u16 {
     for _ in 0..200 {
         let base = free_port().saturating_sub(n + 1).max(1024);
@@ -236,12 +242,7 @@ async fn local_cluster_script_up_and_down() {
         ("SKALD_BIN", bin()),
     ];
     let guard = Down(env.clone());
-    let (ok, out) = tokio::task::spawn_blocking({
-        let env = env.clone();
-        move || local_cluster("up", &env)
-    })
-    .await
-    .expect("up task");
+    let (ok, out) = local_cluster_async("up", &env).await;
     assert!(ok, "local-cluster.sh up failed:\n{out}");
     for i in 1..=3 {
         let node = dir.path.join(format!("cluster/node-{i}"));
@@ -271,12 +272,7 @@ async fn local_cluster_script_up_and_down() {
     let api3 = Api::new(&format!("http://127.0.0.1:{}", http + 3)).tenant("dev");
     assert_eq!(rows_eventually(&api3, t, 8).await.len(), 8, "node 3 serves what node 1 took");
 
-    let (ok, out) = tokio::task::spawn_blocking({
-        let env = env.clone();
-        move || local_cluster("down", &env)
-    })
-    .await
-    .expect("down task");
+    let (ok, out) = local_cluster_async("down", &env).await;
     assert!(ok, "local-cluster.sh down failed:\n{out}");
     for i in 1..=3 {
         assert!(!dir.path.join(format!("cluster/node-{i}/pid")).exists(), "pid file of node {i} left behind");
