@@ -18,6 +18,8 @@ pub struct Node {
     args: Vec<String>,
     child: Option<Child>,
     paused: bool,
+    /// Whether its data disk is full (only with disk faults).
+    disk_full: bool,
 }
 
 /// The processes of the cluster.
@@ -69,9 +71,9 @@ impl Node {
 }
 
 impl Cluster {
-    /// Starts `n` nodes from `bin` with data under `dir`; returns once every node is ready
-    /// and every shard has a leader.
-    pub async fn start(bin: &Path, n: usize, dir: &Path) -> Result<Cluster> {
+    /// Starts `n` nodes from `bin` with data under `dir` (each on its own disk when `disks`);
+    /// returns once every node is ready and every shard has a leader.
+    pub async fn start(bin: &Path, n: usize, dir: &Path, disks: bool) -> Result<Cluster> {
         // Hold the nodes' ports while the proxies bind theirs, so none is handed out twice.
         let held: Vec<(std::net::TcpListener, std::net::TcpListener)> =
             (0..n).map(|_| Ok((free_listener()?, free_listener()?))).collect::<Result<_>>()?;
@@ -87,6 +89,9 @@ impl Cluster {
                 .collect();
             let dir = dir.join(format!("node-{}", i + 1));
             std::fs::create_dir_all(&dir)?;
+            if disks {
+                crate::disk::mount(&dir.join("data"))?;
+            }
             let args = vec![
                 "--server.http_listen_address=127.0.0.1".to_string(),
                 format!("--server.http_listen_port={http}"),
@@ -103,7 +108,7 @@ impl Cluster {
                 "--ingester.flush_check_period=1s".to_string(),
                 "--limits_config.reject_old_samples=false".to_string(),
             ];
-            nodes.push(Node { http: *http, dir, args, child: None, paused: false });
+            nodes.push(Node { http: *http, dir, args, child: None, paused: false, disk_full: false });
         }
         let mut cluster = Cluster { nodes, links, bin: bin.to_path_buf() };
         for i in 0..n {
@@ -150,10 +155,27 @@ impl Cluster {
         Ok(())
     }
 
-    /// Restores every link, resumes every paused node and restarts every killed one.
+    /// Leaves no free space on node `i`'s data disk.
+    pub fn fill_disk(&mut self, i: usize) -> Result<()> {
+        crate::disk::fill(&self.nodes[i].dir.join("data"))?;
+        self.nodes[i].disk_full = true;
+        Ok(())
+    }
+
+    /// Gives node `i`'s data disk its space back.
+    pub fn free_disk(&mut self, i: usize) -> Result<()> {
+        crate::disk::free(&self.nodes[i].dir.join("data"))?;
+        self.nodes[i].disk_full = false;
+        Ok(())
+    }
+
+    /// Restores every link and disk, resumes every paused node and restarts every killed one.
     pub fn heal(&mut self) -> Result<()> {
         self.links.heal();
         for i in 0..self.nodes.len() {
+            if self.nodes[i].disk_full {
+                self.free_disk(i)?;
+            }
             if self.nodes[i].paused {
                 self.resume(i)?;
             }

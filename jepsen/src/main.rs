@@ -9,11 +9,13 @@
 //! ```
 //!
 //! The run folder gets the history (`history.jsonl`), the verdict (`verdict.json`), a plot
-//! (`timeline.svg`) and each node's data and log (`nodes/`). The last line printed starts with
+//! (`timeline.svg`) and each node's log and data (`nodes/`; with disk faults the data lives
+//! on the harness's tmpfs disks and goes with it). The last line printed starts with
 //! `valid` or `invalid`, followed by the counts; the exit code is 0 only for a valid run.
 
 mod checker;
 mod cluster;
+mod disk;
 mod history;
 mod nemesis;
 mod proxy;
@@ -43,7 +45,8 @@ usage: skald-jepsen [--time SECONDS] [--nodes N] [--out DIR] [--nemesis KINDS] [
   --nodes    cluster size, 3 or more (default 3)
   --out      run folder (default ./jepsen-run)
   --nemesis  comma-separated faults, or all (default): kill, kill-leader, pause,
-             kill-minority, restart-loop, partition, isolate-leader, bridge, flap, slow
+             kill-minority, restart-loop, partition, isolate-leader, bridge, flap, slow,
+             disk-full
   --seed     seed for every random choice (default: from the clock)
   --bin      the skald binary (default: the release build in the cargo target directory)
   --check    judge a recorded history.jsonl instead of running
@@ -110,15 +113,33 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     Ok(a)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+fn main() -> ExitCode {
+    let mut args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e:#}");
             return ExitCode::from(2);
         }
     };
+    // Disk faults need a mount namespace, entered while this is the only thread.
+    if args.check.is_none()
+        && args.nemesis.contains(&Fault::DiskFull)
+        && let Err(e) = disk::enter_namespace()
+    {
+        eprintln!("skald-jepsen: no disk faults in this run ({e:#})");
+        args.nemesis.retain(|f| *f != Fault::DiskFull);
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(run_or_check(args)),
+        Err(e) => {
+            eprintln!("skald-jepsen: starting the runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the test or re-judges a history, and maps the answer to the exit code.
+async fn run_or_check(args: Args) -> ExitCode {
     let result = match &args.check {
         Some(path) => history::read(path).map_err(anyhow::Error::from).map(|ops| {
             let verdict = checker::check(&ops);
@@ -146,7 +167,8 @@ async fn run(args: Args) -> Result<bool> {
     let _ = std::fs::remove_dir_all(args.out.join("nodes"));
     std::fs::create_dir_all(&args.out)?;
     eprintln!("skald-jepsen: seed {}, {} nodes, {} s, faults {:?}, out {}", args.seed, args.nodes, args.time, args.nemesis, args.out.display());
-    let cluster = Cluster::start(&args.bin, args.nodes, &args.out.join("nodes")).await?;
+    let disks = args.nemesis.contains(&Fault::DiskFull);
+    let cluster = Cluster::start(&args.bin, args.nodes, &args.out.join("nodes"), disks).await?;
     let ctx = Arc::new(Ctx {
         urls: cluster.urls(),
         http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,

@@ -1,5 +1,5 @@
 //! The nemesis: injects one fault at a time (processes killed, paused or restarted; links
-//! cut, flapping or slowed through the harness's proxies), always leaving a majority of nodes
+//! cut, flapping or slowed through the harness's proxies; a node's disk filled), always leaving a majority of nodes
 //! connected and alive, heals it, and records each fault's window in the history.
 
 use std::sync::{Arc, Mutex};
@@ -37,11 +37,13 @@ pub enum Fault {
     Flap,
     /// Delay every chunk on every link of one node by 50 to 200 ms.
     Slow,
+    /// Leave no free space on one node's data disk, then give it back.
+    DiskFull,
 }
 
 impl Fault {
     /// Every kind, in the order `--nemesis` lists them.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Kill,
         Fault::KillLeader,
         Fault::Pause,
@@ -52,6 +54,7 @@ impl Fault {
         Fault::Bridge,
         Fault::Flap,
         Fault::Slow,
+        Fault::DiskFull,
     ];
 
     /// The kind's name in `--nemesis` and in the history.
@@ -67,6 +70,7 @@ impl Fault {
             Fault::Bridge => "bridge",
             Fault::Flap => "flap",
             Fault::Slow => "slow",
+            Fault::DiskFull => "disk-full",
         }
     }
 
@@ -108,7 +112,7 @@ pub async fn run(cluster: Arc<Mutex<Cluster>>, ctx: Arc<Ctx>, kinds: Vec<Fault>,
         let Some(&one) = up.get(rng.below(up.len())) else { continue };
         let start = ctx.now();
         let targets: Vec<usize> = match fault {
-            Fault::Kill | Fault::Pause | Fault::RestartLoop | Fault::Slow => vec![one],
+            Fault::Kill | Fault::Pause | Fault::RestartLoop | Fault::Slow | Fault::DiskFull => vec![one],
             Fault::Flap => vec![one, (one + 1 + rng.below(n - 1)) % n],
             Fault::Bridge => {
                 // The bridge first, then the two halves it joins.
@@ -192,6 +196,11 @@ pub async fn run(cluster: Arc<Mutex<Cluster>>, ctx: Arc<Ctx>, kinds: Vec<Fault>,
                 }
                 tokio::time::sleep(rng.millis(2000, 4000)).await;
                 locked(&cluster).links.heal();
+            }
+            Fault::DiskFull => {
+                locked(&cluster).fill_disk(one)?;
+                tokio::time::sleep(rng.millis(2000, 6000)).await;
+                locked(&cluster).free_disk(one)?;
             }
             Fault::Kill | Fault::KillLeader | Fault::KillMinority => {
                 for t in &targets {

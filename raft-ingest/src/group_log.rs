@@ -216,4 +216,59 @@ mod tests {
         assert_eq!(a.read_vote().await.expect("vote"), Some(openraft::Vote::new(4, 1)), "the vote survives in the new segment's header");
         assert_eq!(GroupLog::new(log, 2).get_log_state().await.expect("state").last_log_id, None, "a dropped group is forgotten");
     }
+
+    /// Runs again in a child process inside its own user and mount namespaces (`unshare`),
+    /// where it mounts a small tmpfs for the log and fills it.
+    #[test]
+    fn a_full_disk_stalls_appends_until_space_returns() {
+        const NAME: &str = "group_log::tests::a_full_disk_stalls_appends_until_space_returns";
+        if std::env::var_os("SKALD_DISK_FULL_CHILD").is_none() {
+            let exe = std::env::current_exe().expect("test binary");
+            let out = std::process::Command::new("unshare")
+                .args(["--user", "--map-root-user", "--mount"])
+                .arg(exe)
+                .args([NAME, "--exact", "--nocapture"])
+                .env("SKALD_DISK_FULL_CHILD", "1")
+                .output()
+                .expect("running unshare");
+            let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && text.contains("disk-full checked"), "{text}");
+            return;
+        }
+        let dir = crate::testutil::temp_dir("diskfull");
+        let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "skald-test"]).arg(&dir).status().expect("mount");
+        assert!(mounted.success(), "mounting a tmpfs");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let log = NodeLog::open(&dir.join("log")).expect("open");
+            let mut g = GroupLog::new(log.clone(), 1);
+            append(&mut g, entries(1, 1, 3)).await;
+            let ballast = dir.join("ballast");
+            let mut f = std::fs::File::create(&ballast).expect("ballast");
+            let full = loop {
+                if let Err(e) = std::io::Write::write_all(&mut f, &[0u8; 4096]) {
+                    break e;
+                }
+            };
+            assert_eq!(full.kind(), std::io::ErrorKind::StorageFull, "{full}");
+            // Larger than a page, so it cannot fit in the segment's last page.
+            let mut e = blank_ent::<TypeConfig>(1, 1, 4);
+            e.payload = openraft::EntryPayload::Normal(crate::command::Command::Push(vec![crate::command::TenantPush {
+                tenant: "x".repeat(64 * 1024),
+                streams: Vec::new(),
+            }]));
+            let mut g2 = g.clone();
+            let stalled = tokio::spawn(async move { append(&mut g2, vec![e]).await });
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+            assert!(!stalled.is_finished(), "an append waits while the disk is full");
+            drop(f);
+            std::fs::remove_file(&ballast).expect("free the space");
+            tokio::time::timeout(std::time::Duration::from_secs(10), stalled).await.expect("the append goes on").expect("task");
+            drop((g, log));
+            let mut g = GroupLog::new(NodeLog::open(&dir.join("log")).expect("reopen"), 1);
+            let got: Vec<u64> = g.try_get_log_entries(..).await.expect("read").iter().map(|e| e.log_id.index).collect();
+            assert_eq!(got, vec![1, 2, 3, 4], "every append is in the log once, nothing damaged");
+        });
+        println!("disk-full checked");
+    }
 }

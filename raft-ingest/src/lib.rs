@@ -34,6 +34,7 @@
 pub mod command;
 pub mod config;
 pub mod decode;
+pub mod disk_full;
 pub mod distributor;
 pub mod error;
 pub mod forward;

@@ -46,6 +46,8 @@ pub static SNAPSHOTS_RECEIVED: Counter = Counter::new("skald_raft_snapshots_rece
 pub static LOG_SYNCS: Counter = Counter::new("skald_raft_log_syncs_total", "fsyncs of the node's shared Raft log (one covers every group's appends since the last).");
 /// Appends to the node's shared Raft log, over all groups.
 pub static LOG_APPENDS: Counter = Counter::new("skald_raft_log_appends_total", "Appends of log entries to the node's shared Raft log, over all groups.");
+/// Writes that found the node's disk full and waited for space.
+pub static DISK_FULL_WAITS: Counter = Counter::new("skald_disk_full_waits_total", "Log or snapshot writes that found the disk full and waited for space.");
 /// Time from proposing a batch to its commit and apply on the leader.
 pub static COMMIT_SECONDS: Histogram = Histogram::new("skald_raft_commit_duration_seconds", "Proposal to commit and apply on the leader.");
 /// Push latency.
@@ -61,7 +63,7 @@ pub fn register() {
             &PUSH_REQUESTS, &PUSH_ERRORS, &ENTRIES_ACCEPTED, &BYTES_ACCEPTED, &ENTRIES_REJECTED, &ENTRIES_DUPLICATE,
             &PROPOSALS, &PROPOSED_PUSHES, &FLUSHES, &FLUSH_ERRORS, &FLUSHED_BYTES, &FLUSHED_ROWS, &LEADER_CHANGES,
             &ELECTIONS_WON, &COMMITTED_ENTRIES, &APPLIED_ENTRIES, &SNAPSHOTS_SENT, &SNAPSHOT_BYTES_SENT, &SNAPSHOTS_RECEIVED,
-            &LOG_SYNCS, &LOG_APPENDS,
+            &LOG_SYNCS, &LOG_APPENDS, &DISK_FULL_WAITS,
         ] {
             register_counter(c);
         }

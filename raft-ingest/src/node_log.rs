@@ -307,40 +307,40 @@ impl NodeLog {
     /// Writes `records` (not yet durable) and returns once they are in the page cache.
     /// Encoding happens before any lock is taken; group state changes while the file lock
     /// is held, so a segment header written by a roll always includes every record before it.
+    /// On a full disk it waits for space ([`crate::disk_full`]), without holding the lock.
     pub(crate) fn write(&self, records: &[Record]) -> io::Result<()> {
         let mut buf = Vec::new();
         let mut frames = Vec::with_capacity(records.len());
         for r in records {
             frames.push(frame(r, &mut buf)?);
         }
-        let mut files = self.files.lock().map_err(poisoned)?;
-        if files.segments.values().next_back().is_none_or(|s| s.len >= SEGMENT_BYTES) {
-            self.roll(&mut files)?;
-        }
-        files.append(&buf, records.len() as u64, |segment, file, base| {
-            let mut groups = self.groups.lock().map_err(poisoned)?;
-            for (r, (at, len)) in records.iter().zip(frames) {
-                let loc = match r {
-                    Record::Entry(_, e) => Some(Loc { segment, file: Arc::clone(file), offset: base + at, len, log_id: e.log_id }),
-                    _ => None,
-                };
-                apply(&mut groups, r, loc);
+        let attempt = || {
+            let mut files = self.files.lock().map_err(poisoned)?;
+            if files.segments.values().next_back().is_none_or(|s| s.len >= SEGMENT_BYTES) {
+                self.roll(&mut files)?;
             }
-            Ok(())
-        })
+            files.append(&buf, records.len() as u64, |segment, file, base| {
+                let mut groups = self.groups.lock().map_err(poisoned)?;
+                for (r, &(at, len)) in records.iter().zip(&frames) {
+                    let loc = match r {
+                        Record::Entry(_, e) => Some(Loc { segment, file: Arc::clone(file), offset: base + at, len, log_id: e.log_id }),
+                        _ => None,
+                    };
+                    apply(&mut groups, r, loc);
+                }
+                Ok(())
+            })
+        };
+        crate::disk_full::retry_when_full("appending to the Raft log", attempt, || {})
     }
 
     /// Syncs the active segment and starts a new one that begins with every group's vote,
-    /// purge point and commit point.
+    /// purge point and commit point. The new segment counts only once its header is written
+    /// (a failed roll removes it, so no segment ever lacks its header).
     fn roll(&self, files: &mut Files) -> io::Result<()> {
         if let Some(active) = files.segments.values().next_back() {
             active.file.sync_data()?;
         }
-        let first = files.next_seq;
-        let path = segment_path(&files.dir, first);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
-        files.segments.insert(first, Segment { path, file: Arc::new(file), len: 0 });
-        sync_dir(&files.dir)?;
         let header: Vec<Record> = {
             let groups = self.groups.lock().map_err(poisoned)?;
             let mut ids: Vec<u64> = groups.keys().copied().collect();
@@ -359,7 +359,16 @@ impl NodeLog {
         for r in &header {
             frame(r, &mut buf)?;
         }
-        files.append(&buf, header.len() as u64, |_, _, _| Ok(()))
+        let first = files.next_seq;
+        let path = segment_path(&files.dir, first);
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        if let Err(e) = file.write_all_at(&buf, 0).and_then(|()| sync_dir(&files.dir)) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        files.segments.insert(first, Segment { path, file: Arc::new(file), len: buf.len() as u64 });
+        files.next_seq += header.len() as u64;
+        Ok(())
     }
 
     /// Keeps `group`'s commit point in memory; segment headers make it durable (it is only a
@@ -428,7 +437,12 @@ impl Files {
     /// lock is still held.
     fn append(&mut self, buf: &[u8], count: u64, register: impl FnOnce(u64, &Arc<File>, u64) -> io::Result<()>) -> io::Result<()> {
         let Some((&first, seg)) = self.segments.iter_mut().next_back() else { return Err(io::Error::other("no active segment")) };
-        seg.file.write_all_at(buf, seg.len)?;
+        if let Err(e) = seg.file.write_all_at(buf, seg.len) {
+            // A partial write must not stay behind the segment's end: a later roll would
+            // close the segment with bytes that replay reads as damage.
+            let _ = seg.file.set_len(seg.len);
+            return Err(e);
+        }
         let base = seg.len;
         seg.len += buf.len() as u64;
         let file = Arc::clone(&seg.file);

@@ -135,21 +135,36 @@ impl StateMachine {
         Ok(Some((meta, rest[meta_len..].to_vec())))
     }
 
+    /// Writes the snapshot beside the old one and renames it over; on a full disk it waits
+    /// for space ([`crate::disk_full`]).
     fn save_snapshot(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
         let meta = serde_json::to_vec(meta).map_err(invalid)?;
         let mut crc = crc32fast::Hasher::new();
         crc.update(&meta);
         crc.update(data);
         let meta_len = u32::try_from(meta.len()).map_err(|_| invalid("snapshot metadata over 4 GiB"))?;
+        let crc = crc.finalize();
         let tmp = self.dir.join(format!("snapshot-{}.tmp", group_name(self.group)));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&meta_len.to_le_bytes())?;
-        f.write_all(&crc.finalize().to_le_bytes())?;
-        f.write_all(&meta)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, self.snapshot_path())?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        let write = || {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&meta_len.to_le_bytes())?;
+            f.write_all(&crc.to_le_bytes())?;
+            f.write_all(&meta)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, self.snapshot_path())?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        };
+        crate::disk_full::retry_when_full("writing a snapshot", write, || {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
+    /// [`Self::save_snapshot`] on a blocking thread (it may wait for disk space); hands the
+    /// snapshot back.
+    async fn save_snapshot_off_runtime(&self, meta: SnapshotMetaOf<TypeConfig>, data: Vec<u8>) -> io::Result<SnapshotParts> {
+        let sm = self.clone();
+        tokio::task::spawn_blocking(move || sm.save_snapshot(&meta, &data).map(|()| (meta, data))).await.map_err(io::Error::other)?
     }
 
     fn restore(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
@@ -208,7 +223,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             };
             (data, meta)
         };
-        self.save_snapshot(&meta, &data)?;
+        let (meta, data) = self.save_snapshot_off_runtime(meta, data).await?;
         Ok(SnapshotOf::<TypeConfig, Vec<u8>> { meta, snapshot: data })
     }
 }
@@ -242,7 +257,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn install_snapshot(&mut self, meta: &SnapshotMetaOf<TypeConfig>, snapshot: Vec<u8>) -> Result<(), io::Error> {
         self.restore(meta, &snapshot)?;
-        self.save_snapshot(meta, &snapshot)
+        self.save_snapshot_off_runtime(meta.clone(), snapshot).await.map(|_| ())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<TypeConfig, Vec<u8>>>, io::Error> {
