@@ -31,6 +31,8 @@ pub struct Config {
     pub ingester: IngesterConfig,
     /// Query engine settings.
     pub querier: query::QuerierConfig,
+    /// Compaction schedule and file sizes.
+    pub compactor: compactor::CompactorConfig,
     /// This node's identity and the cluster it belongs to.
     pub cluster: raft_ingest::config::ClusterConfig,
 }

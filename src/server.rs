@@ -86,6 +86,7 @@ pub async fn run(config: Config) -> Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let chunk_store = build_object_store(&config.common.storage, &data_dir)?;
     let object_store = chunk_store.store.clone();
+    let compactor_store = chunk_store.clone();
     let http = bind(&config.server.http_listen_address, config.server.http_listen_port, "server.http_listen_address/port").await?;
     let grpc = bind(&config.server.grpc_listen_address, config.server.grpc_listen_port, "server.grpc_listen_address/port").await?;
     let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
@@ -101,6 +102,7 @@ pub async fn run(config: Config) -> Result<()> {
         auth_enabled: config.auth_enabled,
         querier: config.querier.clone(),
     });
+    let compactor = compactor::Compactor::new(ingester.clone(), compactor_store, config.compactor.clone());
     let ops = Arc::new(Ops {
         stopping: AtomicBool::new(false),
         config_yaml: serde_yaml_ng::to_string(&config).unwrap_or_default(),
@@ -109,6 +111,7 @@ pub async fn run(config: Config) -> Result<()> {
         .merge(raft_ingest::http::router(distributor.clone()))
         .merge(raft_ingest::status::router(ingester.clone()))
         .merge(query::router(query_state))
+        .merge(compactor::http::router(compactor.clone()))
         .merge(
             Router::new()
                 .route("/ready", get(ready))
@@ -140,6 +143,7 @@ pub async fn run(config: Config) -> Result<()> {
                 let _ = grpc_stop.changed().await;
             }),
     );
+    compactor.spawn_schedule(stop_rx.clone());
     if config.cluster.join && config.cluster.rebalance_on_join {
         let joined = ingester.clone();
         tokio::spawn(async move { joined.rebalance_after_join().await });

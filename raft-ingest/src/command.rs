@@ -61,6 +61,25 @@ pub enum Command {
     },
     /// A change to the shard map (metadata group only).
     Meta(MetaChange),
+    /// A compaction of `tenant`'s files: `add` replaces `remove` if every file of `remove`
+    /// is still indexed (else nothing changes); the removed files are retired at `at_ms`.
+    Compacted {
+        /// The tenant.
+        tenant: String,
+        /// Paths of the files replaced.
+        remove: Vec<String>,
+        /// The merged files.
+        add: Vec<FileMeta>,
+        /// When (ms since the epoch, the proposer's clock).
+        at_ms: i64,
+    },
+    /// Retired files of `tenant` whose objects are deleted: forget them.
+    Forgotten {
+        /// The tenant.
+        tenant: String,
+        /// Their paths.
+        paths: Vec<String>,
+    },
 }
 
 impl fmt::Display for Command {
@@ -70,6 +89,8 @@ impl fmt::Display for Command {
             Command::Flushed { upto, files } => write!(f, "Flushed(upto={upto}, {} files)", files.len()),
             Command::Split { keep, child } => write!(f, "Split(keep={}..={}, child={})", keep.first, keep.last, child.shard),
             Command::Meta(c) => write!(f, "Meta({c:?})"),
+            Command::Compacted { tenant, remove, add, .. } => write!(f, "Compacted({tenant}: {} files -> {})", remove.len(), add.len()),
+            Command::Forgotten { tenant, paths } => write!(f, "Forgotten({tenant}: {} files)", paths.len()),
         }
     }
 }
@@ -100,6 +121,8 @@ pub enum ApplyResult {
     Push(Vec<PushOutcome>),
     /// The shard id a `Meta(Reserve)` reserved.
     Reserved(u64),
+    /// Whether a `Compacted` swap was made.
+    Swapped(bool),
 }
 
 openraft::declare_raft_types!(

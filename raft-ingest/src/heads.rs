@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use store::StoreError;
 use store::entry::Entry;
-use store::index::TenantIndex;
+use store::index::{FileMeta, TenantIndex};
 use store::labels::{Labels, StreamId};
 use store::matcher::matches_all;
 use store::schema::EntryBatchBuilder;
@@ -304,6 +304,16 @@ impl Heads {
             }
         }
         out
+    }
+
+    /// Every tenant's chunk index.
+    pub fn indexes(&self) -> impl Iterator<Item = (&str, &TenantIndex)> {
+        self.tenants.iter().map(|(t, s)| (t.as_str(), &s.index))
+    }
+
+    /// Applies a compaction to `tenant`'s index (see [`TenantIndex::swap`]).
+    pub fn swap_files(&mut self, tenant: &str, remove: &[String], add: Vec<FileMeta>) -> bool {
+        self.tenants.get_mut(tenant).is_some_and(|t| t.index.swap(remove, add))
     }
 
     /// Applies a `Flushed` command: drops flushed rows and indexes the new files.

@@ -26,7 +26,8 @@
 //!   entries are dropped, and entries older than the out-of-order window are rejected.
 //! * The flusher (in [`ingester`]) writes heads to Parquet via `store::chunk`, proposes
 //!   `Flushed`, which drops the flushed rows and indexes the files in the same apply, then
-//!   snapshots so the log can be purged. Queries read heads and index through
+//!   snapshots so the log can be purged. [`manifests`] lets the compactor swap merged files
+//!   into a shard's index (`Compacted`) and forget deleted ones (`Forgotten`). Queries read heads and index through
 //!   `store::view::IngestView`, under the state machine's lock, so they see every entry once.
 
 #![warn(missing_docs)]
@@ -47,6 +48,7 @@ pub mod http;
 pub mod ingester;
 pub mod layout;
 pub mod log_store;
+pub mod manifests;
 pub mod membership;
 pub mod meta;
 pub mod metrics;

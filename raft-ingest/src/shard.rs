@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, Notify, Semaphore, mpsc, oneshot, watch};
 
 use store::StoreError;
 use store::chunk::write_chunk;
+use store::manifest::IndexedFiles;
 use store::object::ChunkStore;
 use store::view::{ReadSnapshot, SnapshotRequest};
 
@@ -470,6 +471,21 @@ impl Shard {
     pub fn read(&self, tenant: &str, req: &SnapshotRequest) -> Result<(ReadSnapshot, Vec<u64>), StoreError> {
         let state = self.state.read().map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
         Ok((state.heads.read(tenant, req)?, state.split.children.iter().map(|c| c.shard).collect()))
+    }
+
+    /// Every tenant's indexed and retired files as applied on this replica.
+    pub fn indexed(&self) -> Result<Vec<IndexedFiles>, StoreError> {
+        let state = self.state.read().map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
+        Ok(state
+            .heads
+            .indexes()
+            .map(|(tenant, index)| IndexedFiles {
+                shard: self.shard,
+                tenant: tenant.to_string(),
+                files: index.files.clone(),
+                retired: state.retired.get(tenant).cloned().unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// The group's split state as applied on this replica.

@@ -7,6 +7,7 @@
 //! (replaced atomically: write, fsync, rename, fsync the directory), and on start the
 //! state machine is restored from it; openraft re-applies the log entries after it.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -18,6 +19,7 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
 use crate::command::{ApplyResult, Command, PushOutcome, TenantPush, TypeConfig};
+use store::index::RetiredFile;
 use store::shard::shard_key;
 use crate::heads::{Heads, HeadsConfig, SavedHeads};
 use crate::shard_map::{ShardMap, SplitState, group_name};
@@ -35,6 +37,8 @@ pub struct SmState {
     pub split: SplitState,
     /// The shard map (metadata group only; empty elsewhere).
     pub map: ShardMap,
+    /// Files compaction took out of each tenant's index, until their objects are deleted.
+    pub retired: BTreeMap<String, Vec<RetiredFile>>,
     last: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
 }
@@ -169,11 +173,13 @@ impl StateMachine {
 
     fn restore(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
         let (saved, rest): (SavedHeads, &[u8]) = postcard::take_from_bytes(data).map_err(invalid)?;
-        // Snapshots written before splits existed end after the heads.
-        let (split, map) = if rest.is_empty() { Default::default() } else { postcard::from_bytes(rest).map_err(invalid)? };
+        // Snapshots written before splits existed end after the heads, those written before
+        // compaction after the shard map.
+        let ((split, map), rest): ((SplitState, ShardMap), &[u8]) = if rest.is_empty() { (Default::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
+        let retired = if rest.is_empty() { BTreeMap::new() } else { postcard::from_bytes(rest).map_err(invalid)? };
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
-            SmState { heads, split, map, last: meta.last_log_id, membership: meta.last_membership.clone() };
+            SmState { heads, split, map, retired, last: meta.last_log_id, membership: meta.last_membership.clone() };
         Ok(())
     }
 
@@ -195,6 +201,22 @@ impl StateMachine {
                 Some(id) => ApplyResult::Reserved(id),
                 None => ApplyResult::None,
             },
+            EntryPayload::Normal(Command::Compacted { tenant, remove, add, at_ms }) => {
+                let swapped = state.heads.swap_files(&tenant, &remove, add);
+                if swapped {
+                    state.retired.entry(tenant).or_default().extend(remove.into_iter().map(|path| RetiredFile { path, at_ms }));
+                }
+                ApplyResult::Swapped(swapped)
+            }
+            EntryPayload::Normal(Command::Forgotten { tenant, paths }) => {
+                if let Some(files) = state.retired.get_mut(&tenant) {
+                    files.retain(|f| !paths.contains(&f.path));
+                    if files.is_empty() {
+                        state.retired.remove(&tenant);
+                    }
+                }
+                ApplyResult::None
+            }
             EntryPayload::Normal(Command::Flushed { upto, files }) => {
                 state.heads.apply_flushed(upto, files);
                 ApplyResult::None
@@ -217,6 +239,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let state = self.state.read().map_err(poisoned)?;
             let mut data = postcard::to_stdvec(&state.heads.to_saved()).map_err(invalid)?;
             data.extend(postcard::to_stdvec(&(&state.split, &state.map)).map_err(invalid)?);
+            data.extend(postcard::to_stdvec(&state.retired).map_err(invalid)?);
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: state.last,
                 last_membership: state.membership.clone(),

@@ -20,16 +20,17 @@ use crate::index::{FileMeta, StreamRange};
 use crate::object::ChunkStore;
 use crate::schema::{LINE, STREAM_ID, TS, entry_schema};
 
-/// Rows per row group: small enough to prune by stream, large enough to compress well.
+/// Rows per row group of a flushed file: small enough to prune by stream, large enough to
+/// compress well.
 pub const ROW_GROUP_ROWS: usize = 65_536;
 /// Rows per data page: the page index resolves time ranges to this granularity.
 pub const PAGE_ROWS: usize = 4_096;
 
-fn writer_properties() -> Result<WriterProperties, StoreError> {
+fn writer_properties(row_group_rows: usize) -> Result<WriterProperties, StoreError> {
     Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(row_group_rows))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_column_dictionary_enabled(ColumnPath::from(LINE), false)
         .set_column_statistics_enabled(ColumnPath::from(LINE), EnabledStatistics::None)
@@ -45,22 +46,29 @@ fn writer_properties() -> Result<WriterProperties, StoreError> {
 pub fn stream_ranges(batches: &[RecordBatch]) -> Result<Vec<StreamRange>, StoreError> {
     let mut out: Vec<StreamRange> = Vec::new();
     for b in batches {
-        let ids = column::<UInt64Array>(b, STREAM_ID)?;
-        let ts = column::<Int64Array>(b, TS)?;
-        for i in 0..b.num_rows() {
-            let (id, t) = (ids.value(i), ts.value(i));
-            match out.last_mut() {
-                Some(r) if r.id.0 == id => {
-                    r.min_ts = r.min_ts.min(t);
-                    r.max_ts = r.max_ts.max(t);
-                    r.rows += 1;
-                }
-                _ => out.push(StreamRange { id: crate::labels::StreamId(id), min_ts: t, max_ts: t, rows: 1 }),
-            }
-        }
+        extend_ranges(&mut out, b)?;
     }
     out.sort_by_key(|r| r.id);
     Ok(out)
+}
+
+/// Adds the rows of `batch` (sorted by stream id, ts, and following the rows already
+/// counted) to `out`.
+fn extend_ranges(out: &mut Vec<StreamRange>, batch: &RecordBatch) -> Result<(), StoreError> {
+    let ids = column::<UInt64Array>(batch, STREAM_ID)?;
+    let ts = column::<Int64Array>(batch, TS)?;
+    for i in 0..batch.num_rows() {
+        let (id, t) = (ids.value(i), ts.value(i));
+        match out.last_mut() {
+            Some(r) if r.id.0 == id => {
+                r.min_ts = r.min_ts.min(t);
+                r.max_ts = r.max_ts.max(t);
+                r.rows += 1;
+            }
+            _ => out.push(StreamRange { id: crate::labels::StreamId(id), min_ts: t, max_ts: t, rows: 1 }),
+        }
+    }
+    Ok(())
 }
 
 /// The column `name` of `batch` downcast to `T`.
@@ -71,26 +79,60 @@ pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a 
         .ok_or_else(|| StoreError::Arrow(arrow::error::ArrowError::SchemaError(format!("missing or mistyped column {name}"))))
 }
 
-/// Writes `batches` (already sorted by stream id, then ts) as one Parquet object at `path`,
-/// durably: it returns only once the object survives a crash or power loss.
+/// Writes one chunk file batch by batch (sorted by stream id, then ts, across batches),
+/// keeping its per-stream ranges as it goes.
+pub struct ChunkWriter<'a> {
+    chunks: &'a ChunkStore,
+    path: String,
+    writer: AsyncArrowWriter<BufWriter>,
+    streams: Vec<StreamRange>,
+}
+
+impl<'a> ChunkWriter<'a> {
+    /// Starts the object at `path` with row groups of `row_group_rows`.
+    pub fn new(chunks: &'a ChunkStore, path: &str, row_group_rows: usize) -> Result<ChunkWriter<'a>, StoreError> {
+        let buf = BufWriter::new(Arc::clone(&chunks.store), Path::from(path));
+        let writer = AsyncArrowWriter::try_new(buf, entry_schema(), Some(writer_properties(row_group_rows)?))?;
+        Ok(ChunkWriter { chunks, path: path.to_string(), writer, streams: Vec::new() })
+    }
+
+    /// Appends `batch`.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        extend_ranges(&mut self.streams, batch)?;
+        self.writer.write(batch).await?;
+        Ok(())
+    }
+
+    /// Bytes written so far plus those buffered for the row group in progress.
+    pub fn size(&self) -> usize {
+        self.writer.bytes_written() + self.writer.in_progress_size()
+    }
+
+    /// Finishes the object durably: it returns only once the object survives a crash or
+    /// power loss.
+    pub async fn finish(self) -> Result<FileMeta, StoreError> {
+        self.writer.close().await?;
+        self.chunks.sync(&self.path).await?;
+        let size = self.chunks.store.head(&Path::from(self.path.as_str())).await?.size;
+        let mut streams = self.streams;
+        streams.sort_by_key(|r| r.id);
+        Ok(FileMeta {
+            min_ts: streams.iter().map(|s| s.min_ts).min().unwrap_or(0),
+            max_ts: streams.iter().map(|s| s.max_ts).max().unwrap_or(0),
+            rows: streams.iter().map(|s| s.rows).sum(),
+            path: self.path,
+            size,
+            streams,
+        })
+    }
+}
+
+/// Writes `batches` (already sorted by stream id, then ts) as one flushed Parquet object at
+/// `path`, durably.
 pub async fn write_chunk(chunks: &ChunkStore, path: &str, batches: &[RecordBatch]) -> Result<FileMeta, StoreError> {
-    let store = Arc::clone(&chunks.store);
-    let streams = stream_ranges(batches)?;
-    let object_path = Path::from(path);
-    let writer = BufWriter::new(store.clone(), object_path.clone());
-    let mut w = AsyncArrowWriter::try_new(writer, entry_schema(), Some(writer_properties()?))?;
+    let mut w = ChunkWriter::new(chunks, path, ROW_GROUP_ROWS)?;
     for b in batches {
         w.write(b).await?;
     }
-    w.close().await?;
-    chunks.sync(path).await?;
-    let size = store.head(&object_path).await?.size;
-    Ok(FileMeta {
-        path: path.to_string(),
-        size,
-        min_ts: streams.iter().map(|s| s.min_ts).min().unwrap_or(0),
-        max_ts: streams.iter().map(|s| s.max_ts).max().unwrap_or(0),
-        rows: streams.iter().map(|s| s.rows).sum(),
-        streams,
-    })
+    w.finish().await
 }

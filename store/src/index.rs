@@ -5,7 +5,7 @@
 //! without listing the object store.
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::labels::{Labels, StreamId};
 use crate::matcher::{Matcher, matches_all};
@@ -50,6 +50,16 @@ impl FileMeta {
     }
 }
 
+/// A chunk file taken out of the index (replaced by compaction), whose object is deleted
+/// once its grace period has passed, so queries that started before still read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredFile {
+    /// Object path relative to the store root.
+    pub path: String,
+    /// When it left the index (ms since the epoch, the proposer's clock).
+    pub at_ms: i64,
+}
+
 /// A stream known to the index: its labels and the time range of its stored rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexedStream {
@@ -83,6 +93,21 @@ impl TenantIndex {
             entry.max_ts = entry.max_ts.max(s.max_ts);
         }
         self.files.push(file);
+    }
+
+    /// Replaces the files at `remove` by `add` (whose streams are already indexed), if every
+    /// one of `remove` is still indexed; answers whether it did. Nothing changes otherwise,
+    /// so a swap computed from an outdated view can never double or drop rows.
+    pub fn swap(&mut self, remove: &[String], add: Vec<FileMeta>) -> bool {
+        let remove: HashSet<&str> = remove.iter().map(String::as_str).collect();
+        if self.files.iter().filter(|f| remove.contains(f.path.as_str())).count() != remove.len() {
+            return false;
+        }
+        self.files.retain(|f| !remove.contains(f.path.as_str()));
+        for f in add {
+            self.add_file(f, &HashMap::new());
+        }
+        true
     }
 
     /// Streams whose labels satisfy `matchers` and whose rows overlap `[start, end)`.

@@ -13,6 +13,8 @@
 //!   implements [`IngestView`](view::IngestView); the querier consumes it. It hands out one
 //!   consistent snapshot of (index files, unflushed heads), so a query sees every entry exactly
 //!   once even while a flush moves entries from heads into files.
+//! * [`manifest`]: the compaction contract: the compactor reads each shard's index and
+//!   swaps merged files in through the ingest side ([`Manifests`](manifest::Manifests)).
 //! * [`object`]: building the `object_store` backend (local filesystem or S3) from config.
 //! * [`limits`], [`tenant`], [`time`]: Loki-compatible limits, tenant ids and duration syntax.
 //! * [`metrics`]: the process-wide Prometheus registry behind `/metrics`.
@@ -29,6 +31,7 @@ pub mod error;
 pub mod index;
 pub mod labels;
 pub mod limits;
+pub mod manifest;
 pub mod matcher;
 pub mod metrics;
 pub mod object;

@@ -88,8 +88,15 @@ async fn logql_conformance() {
     assert!(ok, "gen_dataset.py failed:\n{err}");
     let lines: Vec<&str> = dataset.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() >= 2, "dataset too small: {} lines", lines.len());
+    // Three flushed parts of the first half (so compaction has files to merge), the second
+    // half left in heads.
     let half = lines.len() / 2;
-    let first = write_file(&dir, "part1.jsonl", &(lines[..half].join("\n") + "\n"));
+    let third = half.div_ceil(3);
+    let flushed: Vec<PathBuf> = lines[..half]
+        .chunks(third)
+        .enumerate()
+        .map(|(i, part)| write_file(&dir, &format!("part1-{i}.jsonl"), &(part.join("\n") + "\n")))
+        .collect();
     let second = write_file(&dir, "part2.jsonl", &(lines[half..].join("\n") + "\n"));
     drop(dataset);
 
@@ -121,15 +128,17 @@ async fn logql_conformance() {
     let api = s.api().tenant(TENANT);
     let no_cases = s.dir.file("no-such-cases.json").display().to_string();
 
-    // Push half, flush, push the rest: cases span files and heads.
+    // Push half in three flushed parts, then the rest: cases span files and heads.
     let push = |file: &Path| {
         vec![check_py.clone(), "--url".into(), url.clone(), "--tenant".into(), TENANT.into(), "--push".into(), file.display().to_string(), "--cases".into(), no_cases.clone()]
     };
-    let (ok, out, err) = check(&s.dir, "push1", push(&first)).await;
-    assert!(ok, "pushing the first half failed:\n{out}\n{err}");
-    print!("{out}");
-    api.flush().await;
-    assert!(!parquet_files(&s.dir.data(), TENANT).is_empty(), "no chunk files for tenant {TENANT} after /flush");
+    for (i, part) in flushed.iter().enumerate() {
+        let (ok, out, err) = check(&s.dir, &format!("push1-{i}"), push(part)).await;
+        assert!(ok, "pushing part {i} of the first half failed:\n{out}\n{err}");
+        print!("{out}");
+        api.flush().await;
+    }
+    assert!(parquet_files(&s.dir.data(), TENANT).len() >= 3, "a chunk file per flushed part for tenant {TENANT}");
     let (ok, out, err) = check(&s.dir, "push2", push(&second)).await;
     assert!(ok, "pushing the second half failed:\n{out}\n{err}");
     print!("{out}");
@@ -144,10 +153,22 @@ async fn logql_conformance() {
         "--cases".into(),
         required_file.display().to_string(),
     ];
-    let (ok, out, err) = check(&s.dir, "required", req_args).await;
+    let (ok, out, err) = check(&s.dir, "required", req_args.clone()).await;
     println!("required conformance cases:\n{out}{err}");
     let summary = out.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or("(no summary line)").to_string();
     report(&format!("conformance (required {} cases): {summary}", selected.len()));
     assert!(ok, "required conformance cases failed:\n{out}\n{err}");
     assert!(out.contains(&format!("{} passed, 0 failed", selected.len())), "unexpected check.py summary:\n{out}");
+
+    // The same answers once the flushed files are compacted.
+    let r = s.api().post("/compactor/run").await;
+    r.expect(200, "POST /compactor/run");
+    let compaction = r.json();
+    assert!(compaction["groups"].as_u64() >= Some(1), "nothing compacted: {compaction}");
+    assert!(compaction["files_after"].as_u64() < compaction["files_before"].as_u64(), "{compaction}");
+    let (ok, out, err) = check(&s.dir, "required-compacted", req_args).await;
+    let summary = out.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or("(no summary line)").to_string();
+    report(&format!("conformance after compaction ({compaction}): {summary}"));
+    assert!(ok, "required conformance cases failed after compaction:\n{out}\n{err}");
+    assert!(out.contains(&format!("{} passed, 0 failed", selected.len())), "unexpected check.py summary after compaction:\n{out}");
 }

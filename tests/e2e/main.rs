@@ -6,6 +6,7 @@
 mod harness;
 
 mod cluster;
+mod compactor;
 mod config;
 mod conformance;
 mod crash;

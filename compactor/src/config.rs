@@ -1,0 +1,33 @@
+//! `compactor:` configuration, with Loki's keys where the concept is Loki's.
+
+use serde::{Deserialize, Serialize};
+use store::time::{ByteSize, ConfigDuration};
+
+/// When and how chunk files are compacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompactorConfig {
+    /// How often a compaction cycle runs (Loki key; default 10m; 0s runs none on a
+    /// schedule, `POST /compactor/run` still does).
+    pub compaction_interval: ConfigDuration,
+    /// How long files replaced by compaction stay readable before their objects are deleted,
+    /// so queries that started before the swap finish (Loki key; default 2h).
+    pub retention_delete_delay: ConfigDuration,
+    /// Size at which a compacted file is cut (default 128MiB); files under half of it are
+    /// merged.
+    pub target_file_size: ByteSize,
+    /// Accepted for Loki configs and unused: Skald's compactor keeps no local files (Loki
+    /// key).
+    pub working_directory: String,
+}
+
+impl Default for CompactorConfig {
+    fn default() -> Self {
+        CompactorConfig {
+            compaction_interval: ConfigDuration::secs(600),
+            retention_delete_delay: ConfigDuration::secs(2 * 3600),
+            target_file_size: ByteSize(128 << 20),
+            working_directory: String::new(),
+        }
+    }
+}

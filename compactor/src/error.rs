@@ -1,0 +1,15 @@
+//! Errors of a compaction cycle.
+
+/// Why a compaction cycle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompactorError {
+    /// Reading or writing chunk files, or the shards' indexes.
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    /// Planning or running the merge.
+    #[error("merging: {0}")]
+    Merge(#[from] datafusion::error::DataFusionError),
+    /// Deleting an object.
+    #[error("object store: {0}")]
+    Object(#[from] object_store::Error),
+}

@@ -1,0 +1,25 @@
+//! `POST /compactor/run`: runs one compaction cycle now, waits for it and answers its
+//! summary as JSON, so operators and tests need not wait for the schedule.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+use crate::Compactor;
+
+/// The compactor's HTTP routes.
+pub fn router(compactor: Arc<Compactor>) -> Router {
+    Router::new().route("/compactor/run", post(run)).with_state(compactor)
+}
+
+async fn run(State(compactor): State<Arc<Compactor>>) -> Response {
+    match compactor.run_once().await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("compaction failed: {e}\n")).into_response(),
+    }
+}

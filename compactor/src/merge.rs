@@ -1,0 +1,70 @@
+//! Merging one job's files: DataFusion reads each file as its own partition in its declared
+//! order (stream id, timestamp), a sort-preserving merge interleaves them without sorting
+//! in memory (ties go to the earlier file), and the merged rows are written to new files cut
+//! at the target size.
+
+use std::sync::Arc;
+
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::expressions::col;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use store::chunk::ChunkWriter;
+use store::index::FileMeta;
+use store::object::ChunkStore;
+use store::schema::{STREAM_ID, TS, entry_schema};
+
+use crate::CompactorError;
+
+/// Rows per row group of a compacted file.
+pub const ROW_GROUP_ROWS: usize = 262_144;
+
+/// The URL the chunk store is registered under for the merge.
+const STORE_URL: &str = "skald-compactor://chunks/";
+
+/// Merges `files` (each sorted by stream id, then ts) into new files at the paths `name`
+/// gives for 0, 1, ..., each cut once it passes `target_bytes`; answers them, durable.
+pub async fn merge(chunks: &ChunkStore, files: &[FileMeta], target_bytes: u64, name: impl Fn(usize) -> String) -> Result<Vec<FileMeta>, CompactorError> {
+    let url = ObjectStoreUrl::parse(STORE_URL)?;
+    let ctx = SessionContext::new();
+    ctx.register_object_store(url.as_ref(), Arc::clone(&chunks.store));
+    let schema = entry_schema();
+    let ordering = LexOrdering::new([PhysicalSortExpr::new_default(col(STREAM_ID, &schema)?), PhysicalSortExpr::new_default(col(TS, &schema)?)])
+        .ok_or_else(|| datafusion::error::DataFusionError::Internal("empty merge ordering".into()))?;
+    let groups = files.iter().map(|f| FileGroup::new(vec![PartitionedFile::new(f.path.clone(), f.size)])).collect();
+    let scan = FileScanConfigBuilder::new(url, Arc::new(ParquetSource::new(Arc::clone(&schema))))
+        .with_file_groups(groups)
+        .with_output_ordering(vec![ordering.clone()])
+        .build();
+    let merged = SortPreservingMergeExec::new(ordering, DataSourceExec::from_data_source(scan)).with_round_robin_repartition(false);
+    let mut rows = merged.execute(0, ctx.task_ctx())?;
+
+    let mut out = Vec::new();
+    let mut writer: Option<ChunkWriter<'_>> = None;
+    while let Some(batch) = rows.next().await {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(ChunkWriter::new(chunks, &name(out.len()), ROW_GROUP_ROWS)?),
+        };
+        w.write(&batch).await?;
+        if w.size() as u64 >= target_bytes
+            && let Some(w) = writer.take()
+        {
+            out.push(w.finish().await?);
+        }
+    }
+    if let Some(w) = writer.take() {
+        out.push(w.finish().await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,35 @@
+//! The compactor's Prometheus metrics.
+
+use std::sync::Once;
+
+use store::metrics::{Counter, Histogram, register_counter, register_histogram};
+
+/// Completed compaction cycles.
+pub static RUNS: Counter = Counter::new("skald_compactor_runs_total", "Completed compaction cycles.");
+/// Failed compaction cycles.
+pub static FAILURES: Counter = Counter::new("skald_compactor_failures_total", "Compaction cycles that failed.");
+/// Chunk files merged away.
+pub static FILES_IN: Counter = Counter::new("skald_compactor_files_merged_total", "Chunk files replaced by compaction.");
+/// Chunk files written by compaction.
+pub static FILES_OUT: Counter = Counter::new("skald_compactor_files_written_total", "Chunk files written by compaction.");
+/// Bytes of the files merged away.
+pub static BYTES_IN: Counter = Counter::new("skald_compactor_bytes_merged_total", "Bytes of chunk files replaced by compaction.");
+/// Bytes of the files written.
+pub static BYTES_OUT: Counter = Counter::new("skald_compactor_bytes_written_total", "Bytes of chunk files written by compaction.");
+/// Objects deleted after their grace period.
+pub static DELETED: Counter = Counter::new("skald_compactor_objects_deleted_total", "Replaced chunk objects deleted after their grace period.");
+/// Swaps refused because their inputs changed.
+pub static REFUSED: Counter = Counter::new("skald_compactor_swaps_refused_total", "Compactions whose swap was refused because an input left the index.");
+/// Cycle duration.
+pub static SECONDS: Histogram = Histogram::new("skald_compactor_run_duration_seconds", "Duration of compaction cycles.");
+
+/// Registers the compactor's metrics once per process.
+pub fn register() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED] {
+            register_counter(c);
+        }
+        register_histogram(&SECONDS);
+    });
+}

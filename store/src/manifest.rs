@@ -1,0 +1,47 @@
+//! The compaction contract between the compactor and the ingest side, whose replicated
+//! state holds each shard's index of chunk files (the manifest, versioned by the Raft log).
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+use crate::index::{FileMeta, RetiredFile};
+
+/// One tenant's indexed and retired files in one shard.
+#[derive(Debug, Clone, Default)]
+pub struct IndexedFiles {
+    /// The shard whose index holds them.
+    pub shard: u64,
+    /// The tenant.
+    pub tenant: String,
+    /// Files in the index.
+    pub files: Vec<FileMeta>,
+    /// Files out of the index whose objects still wait for their grace period to end.
+    pub retired: Vec<RetiredFile>,
+}
+
+/// An atomic replacement of files in one shard's index for one tenant.
+#[derive(Debug, Clone)]
+pub struct Swap {
+    /// The shard whose index changes.
+    pub shard: u64,
+    /// The tenant.
+    pub tenant: String,
+    /// Paths of the files to take out; all must still be indexed.
+    pub remove: Vec<String>,
+    /// The files that replace them (durable already).
+    pub add: Vec<FileMeta>,
+    /// When (ms since the epoch): the removed files are retired from then on.
+    pub at_ms: i64,
+}
+
+/// Implemented by the ingest side; used by the compactor.
+#[async_trait]
+pub trait Manifests: Send + Sync {
+    /// Every tenant's files in every shard this node leads.
+    async fn indexed(&self) -> Result<Vec<IndexedFiles>, StoreError>;
+    /// Applies `swap` through the shard's log; answers false (and changes nothing) when a
+    /// file to remove is no longer indexed.
+    async fn swap(&self, swap: Swap) -> Result<bool, StoreError>;
+    /// Forgets retired files of `tenant` in `shard` whose objects are deleted.
+    async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError>;
+}
