@@ -159,12 +159,15 @@ impl Compactor {
         Ok(deleted)
     }
 
-    /// Deletes one object; one already gone is fine.
+    /// Deletes a chunk file and its skip filters; objects already gone are fine.
     async fn delete(&self, path: &str) -> Result<(), CompactorError> {
-        match self.chunks.store.delete(&Path::from(path)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        for object in [path.to_string(), store::skip::filter_path(path)] {
+            match self.chunks.store.delete(&Path::from(object)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        Ok(())
     }
 }
 

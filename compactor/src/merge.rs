@@ -1,7 +1,7 @@
 //! Merging one job's files: DataFusion reads each file as its own partition in its declared
 //! order (stream id, timestamp), a sort-preserving merge interleaves them without sorting
 //! in memory (ties go to the earlier file), and the merged rows are written to new files cut
-//! at the target size.
+//! at the target size, each with its skip filters (`store::skip`).
 
 use std::sync::Arc;
 
@@ -22,8 +22,9 @@ use store::schema::{STREAM_ID, TS, entry_schema};
 
 use crate::CompactorError;
 
-/// Rows per row group of a compacted file.
-pub const ROW_GROUP_ROWS: usize = 262_144;
+/// Rows per row group of a compacted file: large row groups compress better and keep the
+/// skip filters small relative to the data (their grams repeat across rows).
+pub const ROW_GROUP_ROWS: usize = 131_072;
 
 /// The URL the chunk store is registered under for the merge.
 const STORE_URL: &str = "skald-compactor://chunks/";
@@ -54,7 +55,7 @@ pub async fn merge(chunks: &ChunkStore, files: &[FileMeta], target_bytes: u64, n
         }
         let w = match &mut writer {
             Some(w) => w,
-            None => writer.insert(ChunkWriter::new(chunks, &name(out.len()), ROW_GROUP_ROWS)?),
+            None => writer.insert(ChunkWriter::new(chunks, &name(out.len()), ROW_GROUP_ROWS)?.with_skip_filters()),
         };
         w.write(&batch).await?;
         if w.size() as u64 >= target_bytes

@@ -27,7 +27,7 @@ use crate::params::Direction;
 use crate::pipeline::labels::Pairs;
 use crate::plan::extension::SkaldQueryPlanner;
 use crate::plan::pipeline_exec::{METADATA_LABELS, PARSED_LABELS, PipelineSpec, SERIES, STREAM_LABELS, VALUE};
-use crate::plan::{LogQuery, build_log_plan};
+use crate::plan::{LogQuery, ScanOptions, build_log_plan};
 use crate::table::CHUNKS_URL;
 
 /// How many times a query is re-run with a larger fetch when duplicates ate into the limit.
@@ -71,12 +71,12 @@ pub struct SeriesResult {
 /// The shared DataFusion session of the query path.
 pub struct Engine {
     ctx: SessionContext,
-    partitions: usize,
+    scan: ScanOptions,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("partitions", &self.partitions).finish()
+        f.debug_struct("Engine").field("scan", &self.scan).finish()
     }
 }
 
@@ -116,7 +116,13 @@ impl Engine {
             // CHUNKS_URL is a constant valid URL; this cannot happen.
             Err(e) => tracing::error!(error = %e, "cannot register the chunk object store"),
         }
-        Engine { ctx, partitions }
+        Engine { ctx, scan: ScanOptions { partitions, skip_filters: true } }
+    }
+
+    /// Whether scans use the chunk files' skip filters (default true).
+    pub fn with_skip_filters(mut self, on: bool) -> Engine {
+        self.scan.skip_filters = on;
+        self
     }
 
     /// The DataFusion session (for explain and tests).
@@ -124,9 +130,9 @@ impl Engine {
         &self.ctx
     }
 
-    /// Parallelism used for head partitions.
-    pub fn partitions(&self) -> usize {
-        self.partitions
+    /// How scans are built (parallelism, skip filters).
+    pub fn scan_options(&self) -> ScanOptions {
+        self.scan
     }
 
     /// Runs a log query: at most `limit` entries across all streams, in `query.direction`
@@ -147,7 +153,7 @@ impl Engine {
                 // Last round: no cap, so the answer is complete however many duplicates exist.
                 fetch = None;
             }
-            let Some(plan) = build_log_plan(snapshot, query, pipeline.as_ref(), fetch, self.partitions)? else {
+            let Some(plan) = build_log_plan(snapshot, query, pipeline.as_ref(), fetch, self.scan)? else {
                 return Ok(Vec::new());
             };
             let mut stream = self.ctx.execute_logical_plan(plan).await?.execute_stream().await?;

@@ -274,7 +274,7 @@ impl Service {
             scan.add(&ScanStats::of(&snapshot, start, end));
             snapshots.push(snapshot);
         }
-        let mut planner = MetricPlanner::new(steps, &snapshots, self.engine.partitions());
+        let mut planner = MetricPlanner::new(steps, &snapshots, self.engine.scan_options());
         let planned = planner.plan_query(expr)?;
         Ok((planned, planner.sort, scan))
     }
@@ -309,7 +309,7 @@ impl Service {
             Expr::Log(log) => {
                 let (snapshot, q, spec) = self.log_parts(&tenant, log, start, end, direction).await?;
                 let fetch = Some(usize::try_from(limit).unwrap_or(usize::MAX));
-                plan::build_log_plan(&snapshot, &q, spec.as_ref(), fetch, self.engine.partitions())?
+                plan::build_log_plan(&snapshot, &q, spec.as_ref(), fetch, self.engine.scan_options())?
             }
             Expr::Metric(m) => {
                 let steps = if instant { Steps { start, end, step } } else { aligned(start, end, step) };

@@ -71,11 +71,14 @@ pub struct QuerierConfig {
     /// Memory all running queries together may hold in aggregations and sorts; a query that
     /// needs more fails with 400 (default 2GB; 0 disables the limit).
     pub max_query_memory: store::time::ByteSize,
+    /// Skip row groups of compacted chunk files whose skip filters show they cannot hold a
+    /// line filter's literal (default true; false reads them all, for comparison).
+    pub skip_filters: bool,
 }
 
 impl Default for QuerierConfig {
     fn default() -> Self {
-        QuerierConfig { max_query_memory: store::time::ByteSize(2_000_000_000) }
+        QuerierConfig { max_query_memory: store::time::ByteSize(2_000_000_000), skip_filters: true }
     }
 }
 
@@ -83,7 +86,7 @@ impl Default for QuerierConfig {
 pub fn router(state: Arc<QueryState>) -> axum::Router {
     metrics::register();
     let limit = usize::try_from(state.querier.max_query_memory.0).unwrap_or(usize::MAX);
-    let engine = engine::Engine::with_memory_limit(Arc::clone(&state.object_store), limit);
+    let engine = engine::Engine::with_memory_limit(Arc::clone(&state.object_store), limit).with_skip_filters(state.querier.skip_filters);
     http::routes(Arc::new(http::Service { state, engine }))
 }
 

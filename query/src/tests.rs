@@ -412,7 +412,7 @@ async fn parquet_scan_gets_the_predicate() {
         direction: crate::params::Direction::Backward,
     };
     let engine = crate::engine::Engine::new(store);
-    let plan = crate::plan::build_log_plan(&snapshot, &query, None, Some(10), 2).expect("plan").expect("some plan");
+    let plan = crate::plan::build_log_plan(&snapshot, &query, None, Some(10), crate::plan::ScanOptions { partitions: 2, skip_filters: true }).expect("plan").expect("some plan");
     let physical = engine.session().state().create_physical_plan(&plan).await.expect("physical");
     let text = displayable(physical.as_ref()).indent(true).to_string();
     let parquet_line = text.lines().find(|l| l.contains("file_type=parquet")).unwrap_or_else(|| panic!("{text}"));

@@ -4,7 +4,9 @@
 //! compressed with zstd, with row-group statistics and a page index so that readers prune by
 //! stream and time before they decompress anything.
 
-use arrow::array::{Array, Int64Array, RecordBatch, UInt64Array};
+use std::collections::HashSet;
+
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray, UInt64Array};
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
@@ -19,6 +21,7 @@ use crate::StoreError;
 use crate::index::{FileMeta, StreamRange};
 use crate::object::ChunkStore;
 use crate::schema::{LINE, STREAM_ID, TS, entry_schema};
+use crate::skip;
 
 /// Rows per row group of a flushed file: small enough to prune by stream, large enough to
 /// compress well.
@@ -86,6 +89,11 @@ pub struct ChunkWriter<'a> {
     path: String,
     writer: AsyncArrowWriter<BufWriter>,
     streams: Vec<StreamRange>,
+    row_group_rows: usize,
+    /// With skip filters: the grams of each row group so far (the last one in progress).
+    grams: Option<Vec<HashSet<u64>>>,
+    /// Rows written so far.
+    rows: usize,
 }
 
 impl<'a> ChunkWriter<'a> {
@@ -93,12 +101,32 @@ impl<'a> ChunkWriter<'a> {
     pub fn new(chunks: &'a ChunkStore, path: &str, row_group_rows: usize) -> Result<ChunkWriter<'a>, StoreError> {
         let buf = BufWriter::new(Arc::clone(&chunks.store), Path::from(path));
         let writer = AsyncArrowWriter::try_new(buf, entry_schema(), Some(writer_properties(row_group_rows)?))?;
-        Ok(ChunkWriter { chunks, path: path.to_string(), writer, streams: Vec::new() })
+        Ok(ChunkWriter { chunks, path: path.to_string(), writer, streams: Vec::new(), row_group_rows, grams: None, rows: 0 })
+    }
+
+    /// Also writes the file's skip filters ([`crate::skip`]) beside it.
+    pub fn with_skip_filters(mut self) -> Self {
+        self.grams = Some(Vec::new());
+        self
     }
 
     /// Appends `batch`.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
         extend_ranges(&mut self.streams, batch)?;
+        if let Some(groups) = &mut self.grams {
+            let lines = column::<StringArray>(batch, LINE)?;
+            for (i, line) in lines.iter().enumerate() {
+                if (self.rows + i).is_multiple_of(self.row_group_rows) || groups.is_empty() {
+                    groups.push(HashSet::new());
+                }
+                if let (Some(line), Some(set)) = (line, groups.last_mut()) {
+                    skip::for_each_gram(line.as_bytes(), |g| {
+                        set.insert(g);
+                    });
+                }
+            }
+        }
+        self.rows += batch.num_rows();
         self.writer.write(batch).await?;
         Ok(())
     }
@@ -111,8 +139,20 @@ impl<'a> ChunkWriter<'a> {
     /// Finishes the object durably: it returns only once the object survives a crash or
     /// power loss.
     pub async fn finish(self) -> Result<FileMeta, StoreError> {
-        self.writer.close().await?;
+        let meta = self.writer.close().await?;
         self.chunks.sync(&self.path).await?;
+        if let Some(groups) = self.grams {
+            // The filters must line up with the row groups the writer actually cut.
+            let cut: Vec<usize> = meta.row_groups().iter().map(|rg| rg.num_rows() as usize).collect();
+            let expected: Vec<usize> = (0..groups.len()).map(|i| self.row_group_rows.min(self.rows - i * self.row_group_rows)).collect();
+            if cut != expected {
+                return Err(StoreError::Io(std::io::Error::other(format!("{}: row groups {cut:?}, filters for {expected:?}", self.path))));
+            }
+            let filter = skip::FileFilter { row_groups: groups.iter().map(skip::Bloom::build).collect() };
+            let filter_path = skip::filter_path(&self.path);
+            self.chunks.store.put(&Path::from(filter_path.as_str()), filter.encode().into()).await?;
+            self.chunks.sync(&filter_path).await?;
+        }
         let size = self.chunks.store.head(&Path::from(self.path.as_str())).await?.size;
         let mut streams = self.streams;
         streams.sort_by_key(|r| r.id);

@@ -7,6 +7,8 @@
 //! * [`schema`] and [`chunk`]: the Arrow schema of stored entries, and the Parquet files
 //!   ("chunks") that flushed heads are written to: sorted by stream then time, zstd, with
 //!   row-group statistics and a page index.
+//! * [`skip`]: per-row-group Bloom filters of line 5-grams that let scans skip row groups
+//!   which cannot contain a line-filter literal.
 //! * [`index`]: the per-tenant index of chunk files: which streams and time ranges each file
 //!   holds, so that readers never list the bucket.
 //! * [`view`]: the read contract between the write path and the read path. The ingester
@@ -37,6 +39,7 @@ pub mod metrics;
 pub mod object;
 pub mod schema;
 pub mod shard;
+pub mod skip;
 pub mod tenant;
 pub mod time;
 pub mod view;

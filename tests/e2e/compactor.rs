@@ -152,3 +152,99 @@ async fn wait_for(cond: impl Fn() -> bool) -> bool {
 fn api_of(s: &Skald) -> Api {
     s.api().tenant(TENANT)
 }
+
+/// The value of counter `name` on the server's `/metrics`.
+async fn counter(s: &Skald, name: &str) -> u64 {
+    let body = s.api().get("/metrics", &[]).await.body;
+    body.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Sorted lines of a query over the whole test range.
+async fn lines(api: &Api, query: &str, t0: i64) -> Vec<String> {
+    let mut out: Vec<String> = api.query_all(query, t0, t0 + 4 * 86_400_000_000_000, 5_000).await.into_iter().map(|r| r.line).collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_filters_skip_what_cannot_match_and_change_no_answer() {
+    const DAY: i64 = 86_400_000_000_000;
+    let dir = TestDir::new("skipfilters");
+    let mut s = Skald::start(dir, &["--auth_enabled=true", "--limits_config.reject_old_samples=false", "--compactor.compaction_interval=0s"]);
+    // Midnight, a few days back: three days of data, two flushes each, one needle on day 1.
+    let t0 = (now_ns() / DAY - 5) * DAY;
+    let api = s.api().tenant(TENANT);
+    for day in 0..3i64 {
+        for part in 0..2i64 {
+            let values = (0..1_000i64)
+                .map(|i| {
+                    let n = part * 1_000 + i;
+                    let line = if day == 1 && n == 777 {
+                        "level=error msg=\"payment failed\" trace=Zq8v3K2m9Lw4".to_string()
+                    } else {
+                        format!("level=info msg=\"request served\" day={day} n={n} trace={:016x}", (day * 7919 + n) * 104_729)
+                    };
+                    jv(t0 + day * DAY + n * 1_000_000, &line)
+                })
+                .collect();
+            api.push_json(&json_push(vec![json_stream(&[("job", "skip")], values)])).await.expect(204, "push");
+            api.flush().await;
+        }
+    }
+    let queries = [
+        r#"{job="skip"} |= "Zq8v3K2m9Lw4""#,
+        r#"{job="skip"} |~ "(?i)zq8v3k2m9lw4""#,
+        r#"{job="skip"} |= "payment" or "nothing-like-it""#,
+        r#"{job="skip"} |= "request served""#,
+        r#"{job="skip"} != "request served""#,
+    ];
+    let mut before = Vec::new();
+    for q in queries {
+        before.push(lines(&api, q, t0).await);
+    }
+    assert_eq!(before[0].len(), 1, "the needle");
+    assert_eq!(before[3].len(), 5_999);
+
+    let summary = run(&api).await;
+    assert_eq!(summary["groups"], 3, "one merge per day: {summary}");
+    let names = chunk_names(&s);
+    assert_eq!(names.iter().filter(|n| n.ends_with(".bloom")).count(), 0, "parquet_files lists only .parquet: {names:?}");
+    let blooms = std::fs::read_dir(s.dir.data().join("chunks").join(TENANT).join("chunks"))
+        .expect("chunk dir")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "bloom"))
+        .count();
+    assert_eq!(blooms, 3, "a skip filter object beside each compacted file");
+
+    // Needle queries skip the two days without the needle; answers never change.
+    for (i, q) in queries.iter().enumerate() {
+        let skipped = counter(&s, "skald_query_row_groups_skipped_total").await;
+        assert_eq!(lines(&api, q, t0).await, before[i], "{q} after compaction");
+        let now_skipped = counter(&s, "skald_query_row_groups_skipped_total").await - skipped;
+        let expected = if i < 3 { 2 } else { 0 };
+        assert_eq!(now_skipped, expected, "row groups skipped by {q}");
+    }
+
+    // Switched off, or with a damaged filter, the same answers come from full scans.
+    s.kill9();
+    let mut args = base_args(&s.dir);
+    args.extend(["--auth_enabled=true", "--limits_config.reject_old_samples=false", "--querier.skip_filters=false"].map(String::from));
+    s.restart_with(args.clone());
+    let api = api_of(&s);
+    assert_eq!(lines(&api, queries[0], t0).await, before[0]);
+    assert_eq!(counter(&s, "skald_query_row_groups_skipped_total").await, 0);
+    s.kill9();
+    for d in std::fs::read_dir(s.dir.data().join("chunks").join(TENANT).join("chunks")).expect("chunk dir").flatten() {
+        for f in std::fs::read_dir(d.path()).expect("day dir").flatten() {
+            if f.path().extension().is_some_and(|e| e == "bloom") {
+                std::fs::write(f.path(), b"damaged").expect("damage a filter");
+            }
+        }
+    }
+    args.pop();
+    s.restart_with(args);
+    let api = api_of(&s);
+    assert_eq!(lines(&api, queries[0], t0).await, before[0]);
+    assert_eq!(counter(&s, "skald_query_skip_filter_errors_total").await, 3, "each damaged filter is reported");
+}

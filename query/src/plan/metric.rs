@@ -33,7 +33,7 @@ use super::metric_udf::{BinOpUdf, SeriesFn, SeriesUdf};
 use super::ops;
 use super::pipeline_exec::{LogPipelineNode, PipelineOutput, PipelineSpec, SERIES, SampleSpec, SampleValue, VALUE, samples_schema};
 use super::range_exec::{RangeAggNode, RangeSpec, Steps};
-use super::scan_plan;
+use super::{ScanOptions, scan_plan};
 use super::vector_match::{MatchSpec, VectorMatchNode};
 use crate::error::QueryError;
 use crate::logql::ast::{BinOp, Grouping, LogRange, MetricExpr, RangeOp, VectorOp};
@@ -85,15 +85,15 @@ pub fn scan_window(range: &LogRange, steps: Steps) -> (i64, i64) {
 pub struct MetricPlanner<'a> {
     steps: Steps,
     snapshots: std::slice::Iter<'a, ReadSnapshot>,
-    partitions: usize,
+    scan: ScanOptions,
     /// Set when the outermost operation is `sort` or `sort_desc`.
     pub sort: Option<VectorOp>,
 }
 
 impl<'a> MetricPlanner<'a> {
     /// A planner for evaluation times `steps` over `snapshots` (one per range, in order).
-    pub fn new(steps: Steps, snapshots: &'a [ReadSnapshot], partitions: usize) -> MetricPlanner<'a> {
-        MetricPlanner { steps, snapshots: snapshots.iter(), partitions, sort: None }
+    pub fn new(steps: Steps, snapshots: &'a [ReadSnapshot], scan: ScanOptions) -> MetricPlanner<'a> {
+        MetricPlanner { steps, snapshots: snapshots.iter(), scan, sort: None }
     }
 
     /// Plans the whole query.
@@ -190,7 +190,7 @@ impl<'a> MetricPlanner<'a> {
             pipeline: pipeline.clone(),
             output: PipelineOutput::Samples(SampleSpec { value, grouping: grouping.or(injected), post_filters }),
         };
-        let samples = match scan_plan(snapshot, &pipeline.scan_filters, start, end, self.partitions)? {
+        let samples = match scan_plan(snapshot, &pipeline.scan_filters, start, end, self.scan)? {
             Some(scan) => {
                 let node = LogPipelineNode::new(scan.build()?, Arc::new(spec))?;
                 LogicalPlan::Extension(Extension { node: Arc::new(node) })

@@ -20,6 +20,7 @@ pub mod metric_udf;
 pub mod ops;
 pub mod pipeline_exec;
 pub mod range_exec;
+pub mod skip_grams;
 pub mod vector_match;
 
 use std::sync::Arc;
@@ -49,6 +50,15 @@ pub struct LogQuery {
     pub direction: Direction,
 }
 
+/// How scans are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Parallelism of head partitions.
+    pub partitions: usize,
+    /// Whether chunk scans skip row groups by their skip filters.
+    pub skip_filters: bool,
+}
+
 /// The scan of a snapshot: chunk files and head batches, filtered by the snapshot's stream
 /// ids, `[start, end)` and the line filters. `None` when there is nothing to read.
 pub fn scan_plan(
@@ -56,18 +66,19 @@ pub fn scan_plan(
     filters: &[LineFilter],
     start: i64,
     end: i64,
-    partitions: usize,
+    scan: ScanOptions,
 ) -> Result<Option<LogicalPlanBuilder>, QueryError> {
     if snapshot.streams.is_empty() || (snapshot.files.is_empty() && snapshot.heads.is_empty()) {
         return Ok(None);
     }
     let mut builder: Option<LogicalPlanBuilder> = None;
     if !snapshot.files.is_empty() {
-        let table = ChunkTable::new(snapshot.files.clone())?;
+        let requirement = if scan.skip_filters { skip_grams::required_grams(filters) } else { Vec::new() };
+        let table = ChunkTable::new(snapshot.files.clone(), requirement)?;
         builder = Some(LogicalPlanBuilder::scan("chunks", provider_as_source(Arc::new(table)), None)?);
     }
     if snapshot.heads.iter().any(|b| b.num_rows() > 0) {
-        let table = HeadTable::new(snapshot.heads.clone(), partitions)?;
+        let table = HeadTable::new(snapshot.heads.clone(), scan.partitions)?;
         let heads = LogicalPlanBuilder::scan("heads", provider_as_source(Arc::new(table)), None)?.build()?;
         builder = Some(match builder {
             Some(b) => b.union(heads)?,
@@ -99,9 +110,9 @@ pub fn build_log_plan(
     query: &LogQuery,
     pipeline: Option<&Arc<PipelineSpec>>,
     fetch: Option<usize>,
-    partitions: usize,
+    options: ScanOptions,
 ) -> Result<Option<LogicalPlan>, QueryError> {
-    let Some(scan) = scan_plan(snapshot, &query.filters, query.start, query.end, partitions)? else { return Ok(None) };
+    let Some(scan) = scan_plan(snapshot, &query.filters, query.start, query.end, options)? else { return Ok(None) };
     let builder = match pipeline {
         Some(spec) => {
             let node = LogPipelineNode::new(scan.build()?, Arc::clone(spec))?;

@@ -6,7 +6,9 @@
 //! own filter above the scan and its physical filter-pushdown rule moves the predicate into
 //! the Parquet source, where it prunes row groups by statistics (`stream_id`, `ts`), pages
 //! by the page index, and evaluates the rest while decoding (late materialization). The
-//! top-k dynamic filter of `ORDER BY ts LIMIT n` is pushed the same way.
+//! top-k dynamic filter of `ORDER BY ts LIMIT n` is pushed the same way. Before that, files
+//! with skip filters ([`store::skip`]) drop the row groups that cannot hold the line
+//! filters' literals (a `ParquetAccessPlan` per file), or the whole file.
 
 use std::sync::Arc;
 
@@ -23,7 +25,13 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
+use object_store::ObjectStore;
 use store::index::FileMeta;
+
+use crate::metrics;
+use crate::plan::skip_grams::Requirement;
+use crate::table::skip::{candidate_row_groups, file_filter};
 
 /// The URL the chunk object store is registered under in the session's runtime.
 pub const CHUNKS_URL: &str = "skald://chunks/";
@@ -34,28 +42,62 @@ pub struct ChunkTable {
     schema: SchemaRef,
     files: Vec<FileMeta>,
     store_url: ObjectStoreUrl,
+    /// Grams a row group must hold for the line filters to pass (empty: skip nothing).
+    requirement: Requirement,
 }
 
 impl ChunkTable {
-    /// A table over `files` (paths relative to the object store root).
-    pub fn new(files: Vec<FileMeta>) -> DfResult<ChunkTable> {
-        Ok(ChunkTable { schema: store::schema::entry_schema(), files, store_url: ObjectStoreUrl::parse(CHUNKS_URL)? })
+    /// A table over `files` (paths relative to the object store root) that skips row
+    /// groups whose skip filters miss `requirement`.
+    pub fn new(files: Vec<FileMeta>, requirement: Requirement) -> DfResult<ChunkTable> {
+        Ok(ChunkTable { schema: store::schema::entry_schema(), files, store_url: ObjectStoreUrl::parse(CHUNKS_URL)?, requirement })
     }
 
-    /// Spreads the files over at most `partitions` groups, balancing bytes.
-    fn file_groups(&self, partitions: usize) -> Vec<FileGroup> {
-        let n = partitions.clamp(1, self.files.len().max(1));
-        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
-        let mut files: Vec<&FileMeta> = self.files.iter().collect();
-        files.sort_by_key(|f| std::cmp::Reverse(f.size));
-        for f in files {
-            if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
-                g.0 += f.size;
-                g.1.push(PartitionedFile::new(f.path.clone(), f.size));
+    /// The files to read, each with the row groups to read when its skip filters rule
+    /// some out; files none of whose row groups can match are left out.
+    async fn files_to_read(&self, store: &Arc<dyn ObjectStore>) -> Vec<(u64, PartitionedFile)> {
+        let mut out = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let file = PartitionedFile::new(f.path.clone(), f.size);
+            let filter = if self.requirement.is_empty() { None } else { file_filter(store, &f.path).await };
+            let Some(filter) = filter else {
+                out.push((f.size, file));
+                continue;
+            };
+            let read = candidate_row_groups(&filter, &self.requirement);
+            let kept = read.iter().filter(|r| **r).count();
+            metrics::ROW_GROUPS_SKIPPED.add((read.len() - kept) as u64);
+            metrics::ROW_GROUPS_SCANNED.add(kept as u64);
+            if kept == 0 {
+                continue;
             }
+            if kept == read.len() {
+                out.push((f.size, file));
+                continue;
+            }
+            let mut plan = ParquetAccessPlan::new_none(read.len());
+            for (i, _) in read.iter().enumerate().filter(|(_, r)| **r) {
+                plan.scan(i);
+            }
+            // Bytes are balanced by the share of row groups read.
+            out.push((f.size * kept as u64 / read.len() as u64, file.with_extension(plan)));
         }
-        groups.into_iter().filter(|g| !g.1.is_empty()).map(|g| FileGroup::new(g.1)).collect()
+        out
     }
+}
+
+/// Spreads `files` over at most `partitions` groups, balancing bytes.
+fn file_groups(mut files: Vec<(u64, PartitionedFile)>, partitions: usize) -> Vec<FileGroup> {
+    let n = partitions.clamp(1, files.len().max(1));
+    let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..n).map(|_| (0, Vec::new())).collect();
+    files.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
+    for (size, f) in files {
+        if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+            g.0 += size;
+            g.1.push(f);
+        }
+    }
+    groups.into_iter().filter(|g| !g.1.is_empty()).map(|g| FileGroup::new(g.1)).collect()
 }
 
 #[async_trait]
@@ -79,7 +121,10 @@ impl TableProvider for ChunkTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if self.files.is_empty() {
+        let runtime = state.runtime_env();
+        let store = runtime.object_store(&self.store_url)?;
+        let files = self.files_to_read(&store).await;
+        if files.is_empty() {
             let schema = datafusion::physical_plan::project_schema(&self.schema, projection)?;
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
@@ -88,14 +133,12 @@ impl TableProvider for ChunkTable {
         options.global.reorder_filters = true;
         options.global.enable_page_index = true;
         options.global.pruning = true;
-        let runtime = state.runtime_env();
-        let store = runtime.object_store(&self.store_url)?;
         let reader = CachedParquetFileReaderFactory::new(store, runtime.cache_manager.get_file_metadata_cache());
         let source = ParquetSource::new(Arc::clone(&self.schema))
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::new(reader));
         let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
-            .with_file_groups(self.file_groups(state.config().target_partitions()))
+            .with_file_groups(file_groups(files, state.config().target_partitions()))
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();

@@ -6,6 +6,7 @@
 
 pub mod chunks;
 pub mod heads;
+pub mod skip;
 
 pub use chunks::{CHUNKS_URL, ChunkTable};
 pub use heads::HeadTable;
