@@ -4,6 +4,7 @@
 mod cli;
 mod cluster_cli;
 mod config;
+mod retention;
 mod server;
 
 use anyhow::Result;

@@ -82,6 +82,7 @@ async fn bind(address: &str, port: u16, what: &str) -> Result<TcpListener> {
 
 /// Runs every role until SIGTERM or Ctrl-C, then drains and flushes.
 pub async fn run(config: Config) -> Result<()> {
+    let retention = crate::retention::policy(&config.limits_config)?;
     let data_dir = config.common.path_prefix.clone();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let chunk_store = build_object_store(&config.common.storage, &data_dir)?;
@@ -102,7 +103,7 @@ pub async fn run(config: Config) -> Result<()> {
         auth_enabled: config.auth_enabled,
         querier: config.querier.clone(),
     });
-    let compactor = compactor::Compactor::new(ingester.clone(), compactor_store, config.compactor.clone());
+    let compactor = compactor::Compactor::new(ingester.clone(), compactor_store, config.compactor.clone(), retention);
     let ops = Arc::new(Ops {
         stopping: AtomicBool::new(false),
         config_yaml: serde_yaml_ng::to_string(&config).unwrap_or_default(),

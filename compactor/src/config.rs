@@ -16,6 +16,9 @@ pub struct CompactorConfig {
     /// Size at which a compacted file is cut (default 128MiB); files under half of it are
     /// merged.
     pub target_file_size: ByteSize,
+    /// Delete data older than `limits_config.retention_period` / `retention_stream` (Loki
+    /// key; default false).
+    pub retention_enabled: bool,
     /// Accepted for Loki configs and unused: Skald's compactor keeps no local files (Loki
     /// key).
     pub working_directory: String,
@@ -27,6 +30,7 @@ impl Default for CompactorConfig {
             compaction_interval: ConfigDuration::secs(600),
             retention_delete_delay: ConfigDuration::secs(2 * 3600),
             target_file_size: ByteSize(128 << 20),
+            retention_enabled: false,
             working_directory: String::new(),
         }
     }

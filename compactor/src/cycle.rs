@@ -12,13 +12,15 @@ use std::time::Instant;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::Serialize;
+use store::index::FileMeta;
 use store::manifest::{IndexedFiles, Manifests, Swap};
 use store::object::ChunkStore;
 use tokio::sync::watch;
 
 use crate::config::CompactorConfig;
 use crate::merge::merge;
-use crate::plan::plan;
+use crate::plan::{day_of, plan};
+use crate::retention::{RetentionPolicy, Verdict};
 use crate::{CompactorError, metrics};
 
 /// What one cycle did.
@@ -36,6 +38,10 @@ pub struct Summary {
     pub bytes_after: u64,
     /// Swaps refused because an input had left the index.
     pub refused: usize,
+    /// Files dropped whole by retention.
+    pub expired_files: usize,
+    /// Files rewritten without the streams retention expired.
+    pub trimmed_files: usize,
     /// Objects of retired files deleted after their grace period.
     pub objects_deleted: usize,
 }
@@ -45,6 +51,7 @@ pub struct Compactor {
     manifests: Arc<dyn Manifests>,
     chunks: ChunkStore,
     config: CompactorConfig,
+    retention: RetentionPolicy,
     /// One cycle at a time.
     running: tokio::sync::Mutex<()>,
 }
@@ -53,11 +60,24 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Takes the next output number of a cycle.
+fn next(outputs: &mut usize) -> usize {
+    *outputs += 1;
+    *outputs
+}
+
+/// The path of output `k` of a cycle's `seq`-th rewrite, at `now` (ms): unique, and marked
+/// `-c` as a compacted file with skip filters.
+fn output_name(tenant: &str, day: &str, shard: u64, now: i64, seq: usize, k: usize) -> String {
+    format!("{tenant}/chunks/{day}/{shard:04}-c{now:013}-{seq:04}-{k:03}.parquet")
+}
+
 impl Compactor {
-    /// A compactor over `manifests` whose files live in `chunks`.
-    pub fn new(manifests: Arc<dyn Manifests>, chunks: ChunkStore, config: CompactorConfig) -> Arc<Compactor> {
+    /// A compactor over `manifests` whose files live in `chunks`, applying `retention` when
+    /// `config.retention_enabled`.
+    pub fn new(manifests: Arc<dyn Manifests>, chunks: ChunkStore, config: CompactorConfig, retention: RetentionPolicy) -> Arc<Compactor> {
         metrics::register();
-        Arc::new(Compactor { manifests, chunks, config, running: tokio::sync::Mutex::new(()) })
+        Arc::new(Compactor { manifests, chunks, config, retention, running: tokio::sync::Mutex::new(()) })
     }
 
     /// Runs one cycle now (after any cycle already running) and answers what it did.
@@ -99,7 +119,7 @@ impl Compactor {
 
     async fn cycle(&self) -> Result<Summary, CompactorError> {
         let now = now_ms();
-        let indexed = self.manifests.indexed().await?;
+        let mut indexed = self.manifests.indexed().await?;
         let mut s = Summary {
             files_before: indexed.iter().map(|g| g.files.len()).sum(),
             bytes_before: indexed.iter().flat_map(|g| &g.files).map(|f| f.size).sum(),
@@ -107,36 +127,78 @@ impl Compactor {
         };
         (s.files_after, s.bytes_after) = (s.files_before, s.bytes_before);
         s.objects_deleted = self.delete_expired(&indexed, now).await?;
+        let mut outputs = 0usize;
+        if self.config.retention_enabled && self.apply_retention(&indexed, now, &mut outputs, &mut s).await? {
+            indexed = self.manifests.indexed().await?;
+        }
         let target = self.config.target_file_size.0;
         for job in plan(&indexed, target) {
-            let name = |k: usize| format!("{}/chunks/{}/{:04}-c{now:013}-{k:03}.parquet", job.tenant, job.day, job.shard);
-            let added = merge(&self.chunks, &job.files, target, name).await?;
-            let (bytes_in, bytes_out) = (job.files.iter().map(|f| f.size).sum::<u64>(), added.iter().map(|f| f.size).sum::<u64>());
-            let (files_in, files_out) = (job.files.len(), added.len());
-            let swap = Swap {
-                shard: job.shard,
-                tenant: job.tenant.clone(),
-                remove: job.files.iter().map(|f| f.path.clone()).collect(),
-                add: added.clone(),
-                at_ms: now,
-            };
-            if self.manifests.swap(swap).await? {
+            let seq = next(&mut outputs);
+            let name = |k: usize| output_name(&job.tenant, &job.day, job.shard, now, seq, k);
+            let added = merge(&self.chunks, &job.files, target, None, name).await?;
+            if self.swap_in(job.shard, &job.tenant, &job.files, added, now, &mut s).await? {
                 s.groups += 1;
-                s.files_after = s.files_after - files_in + files_out;
-                s.bytes_after = s.bytes_after - bytes_in + bytes_out;
-                metrics::FILES_IN.add(files_in as u64);
-                metrics::FILES_OUT.add(files_out as u64);
-                metrics::BYTES_IN.add(bytes_in);
-                metrics::BYTES_OUT.add(bytes_out);
-            } else {
-                s.refused += 1;
-                metrics::REFUSED.inc();
-                for f in &added {
-                    self.delete(&f.path).await?;
-                }
             }
         }
         Ok(s)
+    }
+
+    /// Drops or trims the files retention expired; answers whether any changed.
+    async fn apply_retention(&self, indexed: &[IndexedFiles], now: i64, outputs: &mut usize, s: &mut Summary) -> Result<bool, CompactorError> {
+        let now_ns = now.saturating_mul(1_000_000);
+        let mut changed = false;
+        for g in indexed {
+            let retention = self.retention.for_tenant(&g.tenant);
+            if retention.keeps_forever() {
+                continue;
+            }
+            for f in &g.files {
+                let added = match retention.verdict(f, &g.labels, now_ns) {
+                    Verdict::Keep => continue,
+                    Verdict::Drop => Vec::new(),
+                    Verdict::Trim(keep) => {
+                        let seq = next(outputs);
+                        let day = day_of(&f.path).unwrap_or("unknown");
+                        let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
+                        merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep), name).await?
+                    }
+                };
+                let trimmed = !added.is_empty();
+                if self.swap_in(g.shard, &g.tenant, std::slice::from_ref(f), added, now, s).await? {
+                    changed = true;
+                    if trimmed {
+                        s.trimmed_files += 1;
+                    } else {
+                        s.expired_files += 1;
+                    }
+                    metrics::EXPIRED.inc();
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Swaps `added` in for `removed` and accounts for it in `s`; a refused swap deletes
+    /// `added` (nothing references them).
+    async fn swap_in(&self, shard: u64, tenant: &str, removed: &[FileMeta], added: Vec<FileMeta>, now: i64, s: &mut Summary) -> Result<bool, CompactorError> {
+        let (bytes_in, bytes_out) = (removed.iter().map(|f| f.size).sum::<u64>(), added.iter().map(|f| f.size).sum::<u64>());
+        let (files_in, files_out) = (removed.len(), added.len());
+        let swap = Swap { shard, tenant: tenant.to_string(), remove: removed.iter().map(|f| f.path.clone()).collect(), add: added.clone(), at_ms: now };
+        if !self.manifests.swap(swap).await? {
+            s.refused += 1;
+            metrics::REFUSED.inc();
+            for f in &added {
+                self.delete(&f.path).await?;
+            }
+            return Ok(false);
+        }
+        s.files_after = s.files_after - files_in + files_out;
+        s.bytes_after = s.bytes_after - bytes_in + bytes_out;
+        metrics::FILES_IN.add(files_in as u64);
+        metrics::FILES_OUT.add(files_out as u64);
+        metrics::BYTES_IN.add(bytes_in);
+        metrics::BYTES_OUT.add(bytes_out);
+        Ok(true)
     }
 
     /// Deletes the objects of files retired before `now` minus the grace period and has

@@ -9,6 +9,9 @@ pub enum CompactorError {
     /// Planning or running the merge.
     #[error("merging: {0}")]
     Merge(#[from] datafusion::error::DataFusionError),
+    /// Filtering rows.
+    #[error("filtering rows: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// Deleting an object.
     #[error("object store: {0}")]
     Object(#[from] object_store::Error),

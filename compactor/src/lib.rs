@@ -1,6 +1,8 @@
 //! Skald's compactor: turns the many small chunk files that flushes leave into few large
 //! ones, and swaps them into the shards' indexes atomically.
 //!
+//! * [`retention`] decides, from `limits_config.retention_period` and `retention_stream`,
+//!   which files to drop or trim.
 //! * [`plan`] groups each shard's files by tenant and day and picks the groups worth
 //!   merging.
 //! * [`merge`] streams a group's files through a DataFusion sort-preserving merge (each file
@@ -23,6 +25,7 @@ pub mod http;
 pub mod merge;
 pub mod metrics;
 pub mod plan;
+pub mod retention;
 
 pub use config::CompactorConfig;
 pub use cycle::{Compactor, Summary};

@@ -3,7 +3,11 @@
 //! in memory (ties go to the earlier file), and the merged rows are written to new files cut
 //! at the target size, each with its skip filters (`store::skip`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
+
+use arrow::array::{BooleanArray, UInt64Array};
+use arrow::compute::filter_record_batch;
 
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
@@ -31,7 +35,14 @@ const STORE_URL: &str = "skald-compactor://chunks/";
 
 /// Merges `files` (each sorted by stream id, then ts) into new files at the paths `name`
 /// gives for 0, 1, ..., each cut once it passes `target_bytes`; answers them, durable.
-pub async fn merge(chunks: &ChunkStore, files: &[FileMeta], target_bytes: u64, name: impl Fn(usize) -> String) -> Result<Vec<FileMeta>, CompactorError> {
+/// With `keep`, only the rows of those stream ids are written.
+pub async fn merge(
+    chunks: &ChunkStore,
+    files: &[FileMeta],
+    target_bytes: u64,
+    keep: Option<&HashSet<u64>>,
+    name: impl Fn(usize) -> String,
+) -> Result<Vec<FileMeta>, CompactorError> {
     let url = ObjectStoreUrl::parse(STORE_URL)?;
     let ctx = SessionContext::new();
     ctx.register_object_store(url.as_ref(), Arc::clone(&chunks.store));
@@ -49,7 +60,12 @@ pub async fn merge(chunks: &ChunkStore, files: &[FileMeta], target_bytes: u64, n
     let mut out = Vec::new();
     let mut writer: Option<ChunkWriter<'_>> = None;
     while let Some(batch) = rows.next().await {
-        let batch = batch?;
+        let mut batch = batch?;
+        if let Some(keep) = keep {
+            let ids = store::chunk::column::<UInt64Array>(&batch, STREAM_ID)?;
+            let mask: BooleanArray = ids.iter().map(|id| Some(id.is_some_and(|id| keep.contains(&id)))).collect();
+            batch = filter_record_batch(&batch, &mask)?;
+        }
         if batch.num_rows() == 0 {
             continue;
         }

@@ -20,6 +20,8 @@ pub static BYTES_OUT: Counter = Counter::new("skald_compactor_bytes_written_tota
 pub static DELETED: Counter = Counter::new("skald_compactor_objects_deleted_total", "Replaced chunk objects deleted after their grace period.");
 /// Swaps refused because their inputs changed.
 pub static REFUSED: Counter = Counter::new("skald_compactor_swaps_refused_total", "Compactions whose swap was refused because an input left the index.");
+/// Files dropped or rewritten by retention.
+pub static EXPIRED: Counter = Counter::new("skald_compactor_retention_files_total", "Chunk files dropped or rewritten by retention.");
 /// Cycle duration.
 pub static SECONDS: Histogram = Histogram::new("skald_compactor_run_duration_seconds", "Duration of compaction cycles.");
 
@@ -27,7 +29,7 @@ pub static SECONDS: Histogram = Histogram::new("skald_compactor_run_duration_sec
 pub fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED] {
+        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED, &EXPIRED] {
             register_counter(c);
         }
         register_histogram(&SECONDS);

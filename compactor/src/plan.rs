@@ -70,6 +70,7 @@ mod tests {
                 file("t/chunks/2026-11-03/0002-e.parquet", 49),
             ],
             retired: Vec::new(),
+            labels: Default::default(),
         }];
         let jobs = plan(&indexed, 100);
         let got: Vec<(String, Vec<&str>)> = jobs.iter().map(|j| (j.day.clone(), j.files.iter().map(|f| f.path.as_str()).collect())).collect();

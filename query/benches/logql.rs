@@ -146,7 +146,7 @@ fn metric_query(c: &mut Criterion) {
                 || snapshots.clone(),
                 |snaps| {
                     rt.block_on(async {
-                        let mut planner = MetricPlanner::new(steps, &snaps, engine.partitions());
+                        let mut planner = MetricPlanner::new(steps, &snaps, engine.scan_options());
                         let Planned::Vector(plan) = planner.plan_query(&expr).expect("plan") else { panic!("vector") };
                         engine.metric_query(plan, 0).await.expect("runs").len()
                     })

@@ -484,6 +484,7 @@ impl Shard {
                 tenant: tenant.to_string(),
                 files: index.files.clone(),
                 retired: state.retired.get(tenant).cloned().unwrap_or_default(),
+                labels: index.streams.iter().map(|(id, s)| (*id, s.labels.clone())).collect(),
             })
             .collect())
     }

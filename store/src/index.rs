@@ -97,16 +97,28 @@ impl TenantIndex {
 
     /// Replaces the files at `remove` by `add` (whose streams are already indexed), if every
     /// one of `remove` is still indexed; answers whether it did. Nothing changes otherwise,
-    /// so a swap computed from an outdated view can never double or drop rows.
+    /// so a swap computed from an outdated view can never double or drop rows. Streams'
+    /// time ranges are recomputed from the files left, and streams no file holds any more
+    /// (retention) leave the index.
     pub fn swap(&mut self, remove: &[String], add: Vec<FileMeta>) -> bool {
         let remove: HashSet<&str> = remove.iter().map(String::as_str).collect();
         if self.files.iter().filter(|f| remove.contains(f.path.as_str())).count() != remove.len() {
             return false;
         }
         self.files.retain(|f| !remove.contains(f.path.as_str()));
-        for f in add {
-            self.add_file(f, &HashMap::new());
+        self.files.extend(add);
+        let mut ranges: HashMap<StreamId, (i64, i64)> = HashMap::new();
+        for s in self.files.iter().flat_map(|f| &f.streams) {
+            let r = ranges.entry(s.id).or_insert((s.min_ts, s.max_ts));
+            *r = (r.0.min(s.min_ts), r.1.max(s.max_ts));
         }
+        self.streams.retain(|id, s| match ranges.get(id) {
+            Some(&(min_ts, max_ts)) => {
+                (s.min_ts, s.max_ts) = (min_ts, max_ts);
+                true
+            }
+            None => false,
+        });
         true
     }
 

@@ -47,6 +47,25 @@ pub struct Limits {
     pub max_query_series: usize,
     /// Longest a query may run before it is cancelled with 504 (default 1m).
     pub query_timeout: ConfigDuration,
+    /// How long entries are kept; 0s keeps them forever (default). The compactor deletes
+    /// older data when `compactor.retention_enabled` is true (Loki key).
+    pub retention_period: ConfigDuration,
+    /// Per-stream retention: of the rules whose selector matches a stream, the one with the
+    /// highest priority (then the shortest period) replaces `retention_period` (Loki key).
+    pub retention_stream: Vec<RetentionStream>,
+}
+
+/// One `retention_stream` rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionStream {
+    /// A LogQL stream selector, e.g. `{namespace="dev"}`.
+    pub selector: String,
+    /// Higher wins when several rules match (default 0).
+    #[serde(default)]
+    pub priority: u32,
+    /// How long the matching streams' entries are kept.
+    pub period: ConfigDuration,
 }
 
 impl Default for Limits {
@@ -68,6 +87,8 @@ impl Default for Limits {
             max_query_length: ConfigDuration::secs(721 * 3600),
             max_query_series: 500,
             query_timeout: ConfigDuration::secs(60),
+            retention_period: ConfigDuration::secs(0),
+            retention_stream: Vec::new(),
         }
     }
 }

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 
 use crate::StoreError;
+use std::collections::BTreeMap;
+
 use crate::index::{FileMeta, RetiredFile};
+use crate::labels::{Labels, StreamId};
 
 /// One tenant's indexed and retired files in one shard.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +20,8 @@ pub struct IndexedFiles {
     pub files: Vec<FileMeta>,
     /// Files out of the index whose objects still wait for their grace period to end.
     pub retired: Vec<RetiredFile>,
+    /// Labels of the streams in `files`.
+    pub labels: BTreeMap<StreamId, Labels>,
 }
 
 /// An atomic replacement of files in one shard's index for one tenant.

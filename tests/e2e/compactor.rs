@@ -133,9 +133,18 @@ enum Kill {
     Deleting,
 }
 
-/// Names of every object under the tenant's chunk directory.
+/// Names of the Parquet objects under the tenant's chunk directory (listed only: the server
+/// may be deleting them meanwhile).
 fn chunk_names(s: &Skald) -> Vec<String> {
-    parquet_files(&s.dir.data(), TENANT).iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).collect()
+    let root = s.dir.data().join("chunks").join(TENANT).join("chunks");
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|day| std::fs::read_dir(day.path()).into_iter().flatten().flatten())
+        .map(|f| f.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect()
 }
 
 /// Polls `cond` every 2 ms for up to 30 s; answers whether it held.
@@ -159,9 +168,9 @@ async fn counter(s: &Skald, name: &str) -> u64 {
     body.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
-/// Sorted lines of a query over the whole test range.
-async fn lines(api: &Api, query: &str, t0: i64) -> Vec<String> {
-    let mut out: Vec<String> = api.query_all(query, t0, t0 + 4 * 86_400_000_000_000, 5_000).await.into_iter().map(|r| r.line).collect();
+/// Sorted lines of a query over `[start, end)`.
+async fn lines(api: &Api, query: &str, start: i64, end: i64) -> Vec<String> {
+    let mut out: Vec<String> = api.query_all(query, start, end, 5_000).await.into_iter().map(|r| r.line).collect();
     out.sort();
     out
 }
@@ -200,15 +209,13 @@ async fn skip_filters_skip_what_cannot_match_and_change_no_answer() {
     ];
     let mut before = Vec::new();
     for q in queries {
-        before.push(lines(&api, q, t0).await);
+        before.push(lines(&api, q, t0, t0 + 4 * DAY).await);
     }
     assert_eq!(before[0].len(), 1, "the needle");
     assert_eq!(before[3].len(), 5_999);
 
     let summary = run(&api).await;
     assert_eq!(summary["groups"], 3, "one merge per day: {summary}");
-    let names = chunk_names(&s);
-    assert_eq!(names.iter().filter(|n| n.ends_with(".bloom")).count(), 0, "parquet_files lists only .parquet: {names:?}");
     let blooms = std::fs::read_dir(s.dir.data().join("chunks").join(TENANT).join("chunks"))
         .expect("chunk dir")
         .flatten()
@@ -220,7 +227,7 @@ async fn skip_filters_skip_what_cannot_match_and_change_no_answer() {
     // Needle queries skip the two days without the needle; answers never change.
     for (i, q) in queries.iter().enumerate() {
         let skipped = counter(&s, "skald_query_row_groups_skipped_total").await;
-        assert_eq!(lines(&api, q, t0).await, before[i], "{q} after compaction");
+        assert_eq!(lines(&api, q, t0, t0 + 4 * DAY).await, before[i], "{q} after compaction");
         let now_skipped = counter(&s, "skald_query_row_groups_skipped_total").await - skipped;
         let expected = if i < 3 { 2 } else { 0 };
         assert_eq!(now_skipped, expected, "row groups skipped by {q}");
@@ -232,7 +239,7 @@ async fn skip_filters_skip_what_cannot_match_and_change_no_answer() {
     args.extend(["--auth_enabled=true", "--limits_config.reject_old_samples=false", "--querier.skip_filters=false"].map(String::from));
     s.restart_with(args.clone());
     let api = api_of(&s);
-    assert_eq!(lines(&api, queries[0], t0).await, before[0]);
+    assert_eq!(lines(&api, queries[0], t0, t0 + 4 * DAY).await, before[0]);
     assert_eq!(counter(&s, "skald_query_row_groups_skipped_total").await, 0);
     s.kill9();
     for d in std::fs::read_dir(s.dir.data().join("chunks").join(TENANT).join("chunks")).expect("chunk dir").flatten() {
@@ -245,6 +252,54 @@ async fn skip_filters_skip_what_cannot_match_and_change_no_answer() {
     args.pop();
     s.restart_with(args);
     let api = api_of(&s);
-    assert_eq!(lines(&api, queries[0], t0).await, before[0]);
+    assert_eq!(lines(&api, queries[0], t0, t0 + 4 * DAY).await, before[0]);
     assert_eq!(counter(&s, "skald_query_skip_filter_errors_total").await, 3, "each damaged filter is reported");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_drops_expired_files_and_streams() {
+    const H: i64 = 3_600_000_000_000;
+    let dir = TestDir::new("retention");
+    let config = write_file(
+        &dir,
+        "retention.yaml",
+        "limits_config:\n  retention_period: 48h\n  retention_stream:\n    - selector: '{env=\"dev\"}'\n      priority: 1\n      period: 24h\n",
+    );
+    let s = Skald::start(
+        dir,
+        &[
+            &format!("--config.file={}", config.display()),
+            "--auth_enabled=true",
+            "--limits_config.reject_old_samples=false",
+            "--compactor.retention_enabled=true",
+            "--compactor.compaction_interval=0s",
+        ],
+    );
+    let api = s.api().tenant(TENANT);
+    let now = now_ns();
+    // Three flushed files: 100 h old (everything expired), 36 h old (only dev expired), 1 h old.
+    for (age, envs) in [(100 * H, &["prod", "dev", "old"][..]), (36 * H, &["prod", "dev"][..]), (H, &["prod", "dev"][..])] {
+        let streams = envs
+            .iter()
+            .map(|env| json_stream(&[("job", "ret"), ("env", env)], (0..10).map(|i| jv(now - age + i, &format!("{env} age={} i={i}", age / H))).collect()))
+            .collect();
+        api.push_json(&json_push(streams)).await.expect(204, "push");
+        api.flush().await;
+    }
+    let summary = run(&api).await;
+    assert_eq!((summary["expired_files"].as_u64(), summary["trimmed_files"].as_u64()), (Some(1), Some(1)), "{summary}");
+    let ages = |env: &'static str| {
+        let api = api.clone();
+        async move {
+            let mut ages: Vec<String> = lines(&api, &format!(r#"{{job="ret", env="{env}"}}"#), now - 200 * H, now + H).await.into_iter().map(|l| l.split(' ').nth(1).unwrap_or("").to_string()).collect();
+            ages.dedup();
+            ages
+        }
+    };
+    assert_eq!(ages("prod").await, vec!["age=1", "age=36"], "prod keeps 48 h");
+    assert_eq!(ages("dev").await, vec!["age=1"], "dev keeps 24 h");
+    assert!(ages("old").await.is_empty(), "the 100 h old file is gone");
+    let series = api.get("/loki/api/v1/series", &[("match[]", r#"{job="ret"}"#.to_string()), ("start", (now - 200 * H).to_string()), ("end", now.to_string())]).await;
+    let envs: Vec<String> = series.json()["data"].as_array().expect("series").iter().map(|s| s["env"].as_str().unwrap_or("").to_string()).collect();
+    assert!(!envs.contains(&"old".to_string()) && envs.len() == 2, "a stream with no data left is no series: {envs:?}");
 }
