@@ -4,6 +4,7 @@
 mod cli;
 mod cluster_cli;
 mod config;
+mod delete_api;
 mod retention;
 mod server;
 

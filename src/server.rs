@@ -103,7 +103,19 @@ pub async fn run(config: Config) -> Result<()> {
         auth_enabled: config.auth_enabled,
         querier: config.querier.clone(),
     });
-    let compactor = compactor::Compactor::new(ingester.clone(), compactor_store, config.compactor.clone(), retention);
+    let rules = compactor::Rules {
+        retention,
+        deletes: Arc::new(query::deletes::LogqlDeleteMatcher),
+        deletion_mode: config.limits_config.deletion_mode,
+    };
+    let compactor = compactor::Compactor::new(ingester.clone(), compactor_store, config.compactor.clone(), rules);
+    let delete_api = Arc::new(crate::delete_api::DeleteApi {
+        ingester: ingester.clone(),
+        auth_enabled: config.auth_enabled,
+        retention_enabled: config.compactor.retention_enabled,
+        mode: config.limits_config.deletion_mode,
+        cancel_period: config.compactor.delete_request_cancel_period.0,
+    });
     let ops = Arc::new(Ops {
         stopping: AtomicBool::new(false),
         config_yaml: serde_yaml_ng::to_string(&config).unwrap_or_default(),
@@ -113,6 +125,7 @@ pub async fn run(config: Config) -> Result<()> {
         .merge(raft_ingest::status::router(ingester.clone()))
         .merge(query::router(query_state))
         .merge(compactor::http::router(compactor.clone()))
+        .merge(crate::delete_api::router(delete_api))
         .merge(
             Router::new()
                 .route("/ready", get(ready))

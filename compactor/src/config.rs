@@ -19,9 +19,15 @@ pub struct CompactorConfig {
     /// Delete data older than `limits_config.retention_period` / `retention_stream` (Loki
     /// key; default false).
     pub retention_enabled: bool,
+    /// How long a delete request can be cancelled; the compactor removes its lines from
+    /// chunk files only after that (Loki key; default 24h).
+    pub delete_request_cancel_period: ConfigDuration,
     /// Accepted for Loki configs and unused: Skald's compactor keeps no local files (Loki
     /// key).
     pub working_directory: String,
+    /// Accepted for Loki configs and unused: delete requests live in the metadata Raft group
+    /// (Loki key).
+    pub delete_request_store: String,
 }
 
 impl Default for CompactorConfig {
@@ -31,7 +37,9 @@ impl Default for CompactorConfig {
             retention_delete_delay: ConfigDuration::secs(2 * 3600),
             target_file_size: ByteSize(128 << 20),
             retention_enabled: false,
+            delete_request_cancel_period: ConfigDuration::secs(24 * 3600),
             working_directory: String::new(),
+            delete_request_store: String::new(),
         }
     }
 }

@@ -12,15 +12,28 @@ use std::time::Instant;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::Serialize;
+use arrow::array::RecordBatch;
+use store::deletes::{DeleteMatcher, DeleteRequest};
 use store::index::FileMeta;
+use store::limits::DeletionMode;
 use store::manifest::{IndexedFiles, Manifests, Swap};
 use store::object::ChunkStore;
 use tokio::sync::watch;
 
 use crate::config::CompactorConfig;
-use crate::merge::merge;
+use crate::merge::{merge, streams_in};
 use crate::plan::{day_of, plan};
 use crate::retention::{RetentionPolicy, Verdict};
+
+/// What the compactor enforces besides merging.
+pub struct Rules {
+    /// Retention per tenant and stream.
+    pub retention: RetentionPolicy,
+    /// Evaluates delete requests on chunk rows.
+    pub deletes: Arc<dyn DeleteMatcher>,
+    /// Whether delete requests are carried out in chunk files.
+    pub deletion_mode: DeletionMode,
+}
 use crate::{CompactorError, metrics};
 
 /// What one cycle did.
@@ -42,6 +55,10 @@ pub struct Summary {
     pub expired_files: usize,
     /// Files rewritten without the streams retention expired.
     pub trimmed_files: usize,
+    /// Files rewritten without the lines of delete requests.
+    pub delete_rewrites: usize,
+    /// Delete requests done in every chunk file.
+    pub deletes_processed: usize,
     /// Objects of retired files deleted after their grace period.
     pub objects_deleted: usize,
 }
@@ -51,7 +68,7 @@ pub struct Compactor {
     manifests: Arc<dyn Manifests>,
     chunks: ChunkStore,
     config: CompactorConfig,
-    retention: RetentionPolicy,
+    rules: Rules,
     /// One cycle at a time.
     running: tokio::sync::Mutex<()>,
 }
@@ -73,11 +90,10 @@ fn output_name(tenant: &str, day: &str, shard: u64, now: i64, seq: usize, k: usi
 }
 
 impl Compactor {
-    /// A compactor over `manifests` whose files live in `chunks`, applying `retention` when
-    /// `config.retention_enabled`.
-    pub fn new(manifests: Arc<dyn Manifests>, chunks: ChunkStore, config: CompactorConfig, retention: RetentionPolicy) -> Arc<Compactor> {
+    /// A compactor over `manifests` whose files live in `chunks`, applying `rules`.
+    pub fn new(manifests: Arc<dyn Manifests>, chunks: ChunkStore, config: CompactorConfig, rules: Rules) -> Arc<Compactor> {
         metrics::register();
-        Arc::new(Compactor { manifests, chunks, config, retention, running: tokio::sync::Mutex::new(()) })
+        Arc::new(Compactor { manifests, chunks, config, rules, running: tokio::sync::Mutex::new(()) })
     }
 
     /// Runs one cycle now (after any cycle already running) and answers what it did.
@@ -131,6 +147,9 @@ impl Compactor {
         if self.config.retention_enabled && self.apply_retention(&indexed, now, &mut outputs, &mut s).await? {
             indexed = self.manifests.indexed().await?;
         }
+        if self.config.retention_enabled && self.rules.deletion_mode == DeletionMode::FilterAndDelete {
+            indexed = self.apply_deletes(indexed, now, &mut outputs, &mut s).await?;
+        }
         let target = self.config.target_file_size.0;
         for job in plan(&indexed, target) {
             let seq = next(&mut outputs);
@@ -148,7 +167,7 @@ impl Compactor {
         let now_ns = now.saturating_mul(1_000_000);
         let mut changed = false;
         for g in indexed {
-            let retention = self.retention.for_tenant(&g.tenant);
+            let retention = self.rules.retention.for_tenant(&g.tenant);
             if retention.keeps_forever() {
                 continue;
             }
@@ -160,7 +179,8 @@ impl Compactor {
                         let seq = next(outputs);
                         let day = day_of(&f.path).unwrap_or("unknown");
                         let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
-                        merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep), name).await?
+                        let keep_streams = |b: &RecordBatch| streams_in(&keep, b);
+                        merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep_streams), name).await?
                     }
                 };
                 let trimmed = !added.is_empty();
@@ -176,6 +196,48 @@ impl Compactor {
             }
         }
         Ok(changed)
+    }
+
+    /// Removes the lines of every delete request past its cancel period from the chunk
+    /// files; a request counts as processed once every file it touches is rewritten (only
+    /// when this node leads every shard). Answers the index as it is afterwards.
+    async fn apply_deletes(&self, mut indexed: Vec<IndexedFiles>, now: i64, outputs: &mut usize, s: &mut Summary) -> Result<Vec<IndexedFiles>, CompactorError> {
+        let cancel = i64::try_from(self.config.delete_request_cancel_period.0.as_millis()).unwrap_or(i64::MAX);
+        let due: Vec<(String, DeleteRequest)> =
+            self.manifests.delete_requests().into_iter().filter(|(_, r)| !r.processed && r.created_at_ms.saturating_add(cancel) <= now).collect();
+        for (tenant, request) in due {
+            let mut done = true;
+            let mut changed = false;
+            for g in indexed.iter().filter(|g| g.tenant == tenant) {
+                for f in g.files.iter().filter(|f| f.min_ts <= request.end_ns && f.max_ts >= request.start_ns) {
+                    let keep = |b: &RecordBatch| Ok(arrow::compute::not(&self.rules.deletes.deleted(&request, &g.labels, b)?)?);
+                    let seq = next(outputs);
+                    let day = day_of(&f.path).unwrap_or("unknown");
+                    let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
+                    let added = merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep), name).await?;
+                    if added.iter().map(|a| a.rows).sum::<u64>() == f.rows {
+                        for a in &added {
+                            self.delete(&a.path).await?;
+                        }
+                        continue;
+                    }
+                    if self.swap_in(g.shard, &g.tenant, std::slice::from_ref(f), added, now, s).await? {
+                        s.delete_rewrites += 1;
+                        changed = true;
+                    } else {
+                        done = false;
+                    }
+                }
+            }
+            if done && self.manifests.leads_every_shard() {
+                self.manifests.delete_processed(&tenant, &request.request_id).await?;
+                s.deletes_processed += 1;
+            }
+            if changed {
+                indexed = self.manifests.indexed().await?;
+            }
+        }
+        Ok(indexed)
     }
 
     /// Swaps `added` in for `removed` and accounts for it in `s`; a refused swap deletes

@@ -28,5 +28,5 @@ pub mod plan;
 pub mod retention;
 
 pub use config::CompactorConfig;
-pub use cycle::{Compactor, Summary};
+pub use cycle::{Compactor, Rules, Summary};
 pub use error::CompactorError;

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{BooleanArray, UInt64Array};
+use arrow::array::{BooleanArray, RecordBatch, UInt64Array};
 use arrow::compute::filter_record_batch;
 
 use datafusion::datasource::listing::PartitionedFile;
@@ -30,17 +30,26 @@ use crate::CompactorError;
 /// skip filters small relative to the data (their grams repeat across rows).
 pub const ROW_GROUP_ROWS: usize = 131_072;
 
+/// Which rows of a batch to keep (true) when rewriting.
+pub type RowFilter<'a> = &'a (dyn Fn(&RecordBatch) -> Result<BooleanArray, CompactorError> + Sync);
+
+/// Keeps the rows of the streams in `keep`.
+pub fn streams_in(keep: &HashSet<u64>, batch: &RecordBatch) -> Result<BooleanArray, CompactorError> {
+    let ids = store::chunk::column::<UInt64Array>(batch, STREAM_ID)?;
+    Ok(ids.iter().map(|id| Some(id.is_some_and(|id| keep.contains(&id)))).collect())
+}
+
 /// The URL the chunk store is registered under for the merge.
 const STORE_URL: &str = "skald-compactor://chunks/";
 
 /// Merges `files` (each sorted by stream id, then ts) into new files at the paths `name`
 /// gives for 0, 1, ..., each cut once it passes `target_bytes`; answers them, durable.
-/// With `keep`, only the rows of those stream ids are written.
+/// With `keep`, only the rows it keeps are written.
 pub async fn merge(
     chunks: &ChunkStore,
     files: &[FileMeta],
     target_bytes: u64,
-    keep: Option<&HashSet<u64>>,
+    keep: Option<RowFilter<'_>>,
     name: impl Fn(usize) -> String,
 ) -> Result<Vec<FileMeta>, CompactorError> {
     let url = ObjectStoreUrl::parse(STORE_URL)?;
@@ -62,9 +71,7 @@ pub async fn merge(
     while let Some(batch) = rows.next().await {
         let mut batch = batch?;
         if let Some(keep) = keep {
-            let ids = store::chunk::column::<UInt64Array>(&batch, STREAM_ID)?;
-            let mask: BooleanArray = ids.iter().map(|id| Some(id.is_some_and(|id| keep.contains(&id)))).collect();
-            batch = filter_record_batch(&batch, &mask)?;
+            batch = filter_record_batch(&batch, &keep(&batch)?)?;
         }
         if batch.num_rows() == 0 {
             continue;

@@ -34,6 +34,7 @@
 
 #![warn(missing_docs)]
 
+pub mod deletes;
 pub mod engine;
 pub mod error;
 mod http;

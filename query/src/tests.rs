@@ -58,7 +58,7 @@ impl IngestView for TestView {
         }
         let ids: Vec<StreamId> = streams.keys().copied().collect();
         let files = if req.with_data { self.index.files_for(&ids, req.start, req.end) } else { Vec::new() };
-        Ok(ReadSnapshot { streams: streams.into_iter().collect(), files, heads })
+        Ok(ReadSnapshot { streams: streams.into_iter().collect(), files, heads, deletes: Vec::new() })
     }
 }
 
@@ -401,6 +401,7 @@ async fn parquet_scan_gets_the_predicate() {
         streams: vec![(id, l.clone())],
         files: vec![meta],
         heads: vec![batch(&[(id, T0 + 2, "c error", &[])])],
+        deletes: Vec::new(),
     };
     let query = crate::plan::LogQuery {
         filters: vec![crate::logql::ast::LineFilter {

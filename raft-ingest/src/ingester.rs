@@ -448,6 +448,7 @@ impl IngestView for Ingester {
                 out.heads.extend(s.heads);
             }
         }
+        out.deletes = self.delete_requests_of(tenant).into_iter().filter(|d| d.start_ns < req.end && d.end_ns >= req.start).collect();
         Ok(out)
     }
 }

@@ -35,6 +35,7 @@
 pub mod command;
 pub mod config;
 pub mod decode;
+pub mod deletes;
 pub mod disk_full;
 pub mod distributor;
 pub mod error;

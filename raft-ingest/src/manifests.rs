@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use store::StoreError;
+use store::deletes::{DeleteChange, DeleteRequest};
 use store::manifest::{IndexedFiles, Manifests, Swap};
 
 use crate::command::{ApplyResult, Command};
@@ -47,5 +48,17 @@ impl Manifests for Ingester {
     async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError> {
         self.led(shard)?.propose(Command::Forgotten { tenant: tenant.to_string(), paths }).await.map_err(store_err)?;
         Ok(())
+    }
+
+    fn leads_every_shard(&self) -> bool {
+        self.shard_ids().into_iter().all(|s| self.replica(s).is_some_and(|r| r.is_leader()))
+    }
+
+    fn delete_requests(&self) -> Vec<(String, DeleteRequest)> {
+        self.all_delete_requests()
+    }
+
+    async fn delete_processed(&self, tenant: &str, request_id: &str) -> Result<(), StoreError> {
+        self.change_deletes(DeleteChange::Processed { tenant: tenant.to_string(), request_id: request_id.to_string() }).await.map_err(store_err)
     }
 }

@@ -489,6 +489,11 @@ impl Shard {
             .collect())
     }
 
+    /// The delete requests as applied on this replica (metadata group only).
+    pub fn deletes(&self) -> Result<store::deletes::DeleteRequests, StoreError> {
+        Ok(self.state.read().map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?.deletes.clone())
+    }
+
     /// The group's split state as applied on this replica.
     pub fn split_state(&self) -> SplitState {
         self.state.read().map(|s| s.split.clone()).unwrap_or_default()

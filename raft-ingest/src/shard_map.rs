@@ -102,6 +102,8 @@ pub enum MetaChange {
     /// Reserves a shard id for a split (the apply result carries it); nothing before the
     /// first map is recorded.
     Reserve,
+    /// A change to the delete requests (kept beside the map, not in it).
+    Deletes(store::deletes::DeleteChange),
 }
 
 impl ShardMap {
@@ -135,6 +137,7 @@ impl ShardMap {
                 self.next_shard += 1;
                 (true, Some(id))
             }
+            MetaChange::Deletes(_) => (false, None),
         };
         if changed {
             self.version += 1;

@@ -19,10 +19,11 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
 use crate::command::{ApplyResult, Command, PushOutcome, TenantPush, TypeConfig};
+use store::deletes::DeleteRequests;
 use store::index::RetiredFile;
 use store::shard::shard_key;
 use crate::heads::{Heads, HeadsConfig, SavedHeads};
-use crate::shard_map::{ShardMap, SplitState, group_name};
+use crate::shard_map::{MetaChange, ShardMap, SplitState, group_name};
 
 /// Snapshot file layout: `[meta length: u32][crc32 of the rest: u32][meta JSON][heads]`.
 const SNAPSHOT_HEADER: usize = 8;
@@ -39,6 +40,8 @@ pub struct SmState {
     pub map: ShardMap,
     /// Files compaction took out of each tenant's index, until their objects are deleted.
     pub retired: BTreeMap<String, Vec<RetiredFile>>,
+    /// Delete requests (metadata group only; empty elsewhere).
+    pub deletes: DeleteRequests,
     last: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
 }
@@ -176,10 +179,11 @@ impl StateMachine {
         // Snapshots written before splits existed end after the heads, those written before
         // compaction after the shard map.
         let ((split, map), rest): ((SplitState, ShardMap), &[u8]) = if rest.is_empty() { (Default::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let retired = if rest.is_empty() { BTreeMap::new() } else { postcard::from_bytes(rest).map_err(invalid)? };
+        let (retired, rest): (BTreeMap<String, Vec<RetiredFile>>, &[u8]) = if rest.is_empty() { (BTreeMap::new(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
+        let deletes = if rest.is_empty() { DeleteRequests::default() } else { postcard::from_bytes(rest).map_err(invalid)? };
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
-            SmState { heads, split, map, retired, last: meta.last_log_id, membership: meta.last_membership.clone() };
+            SmState { heads, split, map, retired, deletes, last: meta.last_log_id, membership: meta.last_membership.clone() };
         Ok(())
     }
 
@@ -195,6 +199,10 @@ impl StateMachine {
             EntryPayload::Normal(Command::Split { keep, child }) => {
                 state.split.owned = Some(keep);
                 state.split.children.push(child);
+                ApplyResult::None
+            }
+            EntryPayload::Normal(Command::Meta(MetaChange::Deletes(change))) => {
+                state.deletes.apply(change);
                 ApplyResult::None
             }
             EntryPayload::Normal(Command::Meta(change)) => match state.map.apply(change) {
@@ -240,6 +248,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let mut data = postcard::to_stdvec(&state.heads.to_saved()).map_err(invalid)?;
             data.extend(postcard::to_stdvec(&(&state.split, &state.map)).map_err(invalid)?);
             data.extend(postcard::to_stdvec(&state.retired).map_err(invalid)?);
+            data.extend(postcard::to_stdvec(&state.deletes).map_err(invalid)?);
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: state.last,
                 last_membership: state.membership.clone(),

@@ -105,7 +105,7 @@ impl WireSnapshot {
                 heads.push(b.map_err(|e| e.to_string())?);
             }
         }
-        Ok((ReadSnapshot { streams: self.streams, files: self.files, heads }, self.children))
+        Ok((ReadSnapshot { streams: self.streams, files: self.files, heads, deletes: Vec::new() }, self.children))
     }
 }
 
@@ -129,7 +129,7 @@ mod tests {
         let labels = Labels::parse(r#"{app="x"}"#).expect("labels");
         let mut b = EntryBatchBuilder::new();
         b.push(labels.stream_id(), 5, "line", &[("k".into(), "v".into())]).expect("push");
-        let snap = ReadSnapshot { streams: vec![(labels.stream_id(), labels)], files: Vec::new(), heads: vec![b.finish().expect("batch")] };
+        let snap = ReadSnapshot { streams: vec![(labels.stream_id(), labels)], files: Vec::new(), heads: vec![b.finish().expect("batch")], deletes: Vec::new() };
         let wire = WireSnapshot::new(snap.clone(), vec![7]).expect("encode");
         let bytes = postcard::to_stdvec(&wire).expect("postcard");
         let (got, children) = postcard::from_bytes::<WireSnapshot>(&bytes).expect("decode").snapshot().expect("snapshot");

@@ -9,6 +9,7 @@
 //!   row-group statistics and a page index.
 //! * [`skip`]: per-row-group Bloom filters of line 5-grams that let scans skip row groups
 //!   which cannot contain a line-filter literal.
+//! * [`deletes`]: Loki-style delete requests, kept in the metadata group's state.
 //! * [`index`]: the per-tenant index of chunk files: which streams and time ranges each file
 //!   holds, so that readers never list the bucket.
 //! * [`view`]: the read contract between the write path and the read path. The ingester
@@ -28,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod chunk;
+pub mod deletes;
 pub mod entry;
 pub mod error;
 pub mod index;

@@ -53,6 +53,22 @@ pub struct Limits {
     /// Per-stream retention: of the rules whose selector matches a stream, the one with the
     /// highest priority (then the shortest period) replaces `retention_period` (Loki key).
     pub retention_stream: Vec<RetentionStream>,
+    /// What the delete API does (Loki key; default `filter-and-delete`).
+    pub deletion_mode: DeletionMode,
+}
+
+/// `deletion_mode`: what delete requests do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeletionMode {
+    /// The delete API answers 403.
+    Disabled,
+    /// Queries filter the deleted lines out; chunk files keep them.
+    FilterOnly,
+    /// Queries filter them out, and the compactor removes them from chunk files once the
+    /// cancel period is over.
+    #[default]
+    FilterAndDelete,
 }
 
 /// One `retention_stream` rule.
@@ -89,6 +105,7 @@ impl Default for Limits {
             query_timeout: ConfigDuration::secs(60),
             retention_period: ConfigDuration::secs(0),
             retention_stream: Vec::new(),
+            deletion_mode: DeletionMode::FilterAndDelete,
         }
     }
 }
@@ -101,6 +118,11 @@ impl Limits {
         }
         if self.max_entries_limit_per_query == 0 {
             return Err("limits_config.max_entries_limit_per_query must be positive".into());
+        }
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let short = |d: &ConfigDuration| !d.0.is_zero() && d.0 < day;
+        if short(&self.retention_period) || self.retention_stream.iter().any(|r| short(&r.period)) {
+            return Err("limits_config: retention period must be >= 24h".into());
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::StoreError;
 use std::collections::BTreeMap;
 
+use crate::deletes::DeleteRequest;
 use crate::index::{FileMeta, RetiredFile};
 use crate::labels::{Labels, StreamId};
 
@@ -49,4 +50,10 @@ pub trait Manifests: Send + Sync {
     async fn swap(&self, swap: Swap) -> Result<bool, StoreError>;
     /// Forgets retired files of `tenant` in `shard` whose objects are deleted.
     async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError>;
+    /// Whether this node leads every shard (so [`Manifests::indexed`] lists every file).
+    fn leads_every_shard(&self) -> bool;
+    /// Every tenant's delete requests: (tenant, request).
+    fn delete_requests(&self) -> Vec<(String, DeleteRequest)>;
+    /// Records that `tenant`'s request `request_id` is done in every chunk file.
+    async fn delete_processed(&self, tenant: &str, request_id: &str) -> Result<(), StoreError>;
 }

@@ -4,6 +4,7 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 
 use crate::StoreError;
+use crate::deletes::DeleteRequest;
 use crate::index::FileMeta;
 use crate::labels::{Labels, StreamId};
 use crate::matcher::Matcher;
@@ -32,6 +33,8 @@ pub struct ReadSnapshot {
     /// Unflushed head rows of the matching streams within the range, in
     /// [`entry_schema`](crate::schema::entry_schema) (empty unless `with_data`).
     pub heads: Vec<RecordBatch>,
+    /// The tenant's delete requests overlapping the range: their lines must not be returned.
+    pub deletes: Vec<DeleteRequest>,
 }
 
 /// Implemented by the ingest side; consumed by queriers.

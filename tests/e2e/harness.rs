@@ -528,6 +528,12 @@ impl Api {
         self.send(rb, path).await
     }
 
+    /// DELETE with an empty body.
+    pub async fn delete(&self, path: &str) -> Resp {
+        let rb = self.client.delete(format!("{}{}", self.base, path));
+        self.send(rb, path).await
+    }
+
     /// POST with an empty body.
     pub async fn post(&self, path: &str) -> Resp {
         let rb = self.client.post(format!("{}{}", self.base, path));

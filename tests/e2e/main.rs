@@ -10,6 +10,7 @@ mod compactor;
 mod config;
 mod conformance;
 mod crash;
+mod deletes;
 mod golden;
 mod ingest_edges;
 mod metric_api;

@@ -130,5 +130,8 @@ fn predicate(snapshot: &ReadSnapshot, filters: &[LineFilter], start: i64, end: i
     for f in filters {
         p = p.and(filters::line_filter_expr(f).map_err(QueryError::BadRequest)?);
     }
+    if let Some(kept) = crate::deletes::not_deleted(&snapshot.deletes, &snapshot.streams) {
+        p = p.and(kept);
+    }
     Ok(p)
 }
