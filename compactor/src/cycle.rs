@@ -7,7 +7,10 @@
 //! lost its leader) they are left alone, because the swap may still have been committed.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long the compactor lease lasts when cycles run only on request.
+const LEASE_WITHOUT_SCHEDULE: Duration = Duration::from_secs(600);
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -96,15 +99,23 @@ impl Compactor {
         Arc::new(Compactor { manifests, chunks, config, rules, running: tokio::sync::Mutex::new(()) })
     }
 
-    /// Runs one cycle now (after any cycle already running) and answers what it did.
+    /// Runs one cycle now (after any cycle already running) and answers what it did; only
+    /// the holder of the cluster's compactor lease runs one ([`CompactorError::NotHolder`]).
     pub async fn run_once(&self) -> Result<Summary, CompactorError> {
         let _one = self.running.lock().await;
+        let every = self.config.compaction_interval.0;
+        let ttl = if every.is_zero() { LEASE_WITHOUT_SCHEDULE } else { every * 2 + Duration::from_secs(60) };
+        let (holder, mine) = self.manifests.compactor_lease(now_ms(), i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?;
+        if !mine {
+            return Err(CompactorError::NotHolder(holder));
+        }
         let started = Instant::now();
         let result = self.cycle().await;
         metrics::SECONDS.observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(s) => {
                 metrics::RUNS.inc();
+                metrics::LAST_SUCCESS.set(now_ms() / 1000);
                 tracing::info!(?s, "compaction cycle done");
             }
             Err(e) => {
@@ -128,7 +139,9 @@ impl Compactor {
                     _ = tokio::time::sleep(every) => {}
                     _ = stop.changed() => return,
                 }
-                let _ = me.run_once().await;
+                if let Err(CompactorError::NotHolder(holder)) = me.run_once().await {
+                    tracing::debug!("node {holder} holds the compactor lease; not compacting here");
+                }
             }
         });
     }
@@ -199,8 +212,8 @@ impl Compactor {
     }
 
     /// Removes the lines of every delete request past its cancel period from the chunk
-    /// files; a request counts as processed once every file it touches is rewritten (only
-    /// when this node leads every shard). Answers the index as it is afterwards.
+    /// files; a request counts as processed once every file it touches is rewritten.
+    /// Answers the index as it is afterwards.
     async fn apply_deletes(&self, mut indexed: Vec<IndexedFiles>, now: i64, outputs: &mut usize, s: &mut Summary) -> Result<Vec<IndexedFiles>, CompactorError> {
         let cancel = i64::try_from(self.config.delete_request_cancel_period.0.as_millis()).unwrap_or(i64::MAX);
         let due: Vec<(String, DeleteRequest)> =
@@ -229,7 +242,7 @@ impl Compactor {
                     }
                 }
             }
-            if done && self.manifests.leads_every_shard() {
+            if done {
                 self.manifests.delete_processed(&tenant, &request.request_id).await?;
                 s.deletes_processed += 1;
             }

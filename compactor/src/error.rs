@@ -12,6 +12,9 @@ pub enum CompactorError {
     /// Filtering rows.
     #[error("filtering rows: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    /// Another node holds the cluster's compactor lease.
+    #[error("node {0} holds the compactor lease; run compactions there")]
+    NotHolder(u64),
     /// Deleting an object.
     #[error("object store: {0}")]
     Object(#[from] object_store::Error),

@@ -20,6 +20,7 @@ pub fn router(compactor: Arc<Compactor>) -> Router {
 async fn run(State(compactor): State<Arc<Compactor>>) -> Response {
     match compactor.run_once().await {
         Ok(summary) => Json(summary).into_response(),
+        Err(e @ crate::CompactorError::NotHolder(_)) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("compaction failed: {e}\n")).into_response(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Once;
 
-use store::metrics::{Counter, Histogram, register_counter, register_histogram};
+use store::metrics::{Counter, Gauge, Histogram, register_counter, register_gauge, register_histogram};
 
 /// Completed compaction cycles.
 pub static RUNS: Counter = Counter::new("skald_compactor_runs_total", "Completed compaction cycles.");
@@ -22,6 +22,8 @@ pub static DELETED: Counter = Counter::new("skald_compactor_objects_deleted_tota
 pub static REFUSED: Counter = Counter::new("skald_compactor_swaps_refused_total", "Compactions whose swap was refused because an input left the index.");
 /// Files dropped or rewritten by retention.
 pub static EXPIRED: Counter = Counter::new("skald_compactor_retention_files_total", "Chunk files dropped or rewritten by retention.");
+/// When the last cycle succeeded (Unix seconds; the compaction lag is now minus this).
+pub static LAST_SUCCESS: Gauge = Gauge::new("skald_compactor_last_success_timestamp_seconds", "When the last compaction cycle succeeded (Unix seconds).");
 /// Cycle duration.
 pub static SECONDS: Histogram = Histogram::new("skald_compactor_run_duration_seconds", "Duration of compaction cycles.");
 
@@ -32,6 +34,7 @@ pub fn register() {
         for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED, &EXPIRED] {
             register_counter(c);
         }
+        register_gauge(&LAST_SUCCESS);
         register_histogram(&SECONDS);
     });
 }

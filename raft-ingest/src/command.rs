@@ -123,6 +123,8 @@ pub enum ApplyResult {
     Reserved(u64),
     /// Whether a `Compacted` swap was made.
     Swapped(bool),
+    /// The node holding a lease after a `Meta(Lease)`.
+    Lease(u64),
 }
 
 openraft::declare_raft_types!(

@@ -125,10 +125,17 @@ pub enum AdminOut {
     Map(ShardMap),
     /// A shard id: the new shard of a `split`, or the id a `meta` reservation gave.
     Shard(u64),
+    /// A shard's indexed files (`indexed`).
+    Indexed(Vec<store::manifest::IndexedFiles>),
+    /// What applying a proposed command answered (`propose`).
+    Applied(crate::command::ApplyResult),
+    /// The node holding a lease after a `meta` lease change.
+    Lease(u64),
 }
 
 /// Runs an administrative operation here: `open`/`close` a replica, `map` (this node's
-/// copy); on the shard's leader `move`, `voters` and `split`; on the metadata leader `meta`.
+/// copy); on the shard's leader `move`, `voters`, `split`, `indexed` (its chunk files) and
+/// `propose` (a compaction's command); on the metadata leader `meta`.
 pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminOut, IngestError> {
     match msg.op.as_str() {
         "open" => ingester.open_replica(msg.shard).await.map(|()| AdminOut::Done),
@@ -138,6 +145,8 @@ pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminO
         "split" => ingester.split_local(msg.shard, msg.at).await.map(AdminOut::Shard),
         "map" => Ok(AdminOut::Map(ingester.local_map())),
         "meta" => ingester.meta_local(decode(&msg.change).map_err(codec)?).await,
+        "indexed" => ingester.indexed_local(msg.shard).map(AdminOut::Indexed),
+        "propose" => ingester.propose_local(msg.shard, decode(&msg.change).map_err(codec)?).await.map(AdminOut::Applied),
         other => Err(IngestError::Layout(format!("unknown replica operation {other:?}"))),
     }
 }

@@ -1,26 +1,47 @@
-//! The ingest side of compaction ([`Manifests`]): the compactor reads the indexes of the
-//! shards this node leads and swaps merged files in through each shard's Raft log.
+//! The ingest side of compaction ([`Manifests`]): the compactor reads every shard's index
+//! from the shard's leader and swaps merged files in through the shard's Raft log, wherever
+//! that leader is; the compactor lease lives in the metadata group.
 
 use async_trait::async_trait;
+use proto::ingest::ShardAdmin;
 use store::StoreError;
 use store::deletes::{DeleteChange, DeleteRequest};
 use store::manifest::{IndexedFiles, Manifests, Swap};
 
 use crate::command::{ApplyResult, Command};
 use crate::error::IngestError;
+use crate::forward::AdminOut;
 use crate::ingester::Ingester;
-use crate::shard::Shard;
+use crate::shard_map::MetaChange;
+use crate::transport::codec::encode;
 
 fn store_err(e: IngestError) -> StoreError {
     StoreError::Io(std::io::Error::other(e.to_string()))
 }
 
+fn unexpected(what: &str, out: &AdminOut) -> StoreError {
+    store_err(IngestError::Raft(format!("internal: {what} answered {out:?}")))
+}
+
 impl Ingester {
-    /// This node's replica of `shard` when it leads the shard.
-    fn led(&self, shard: u64) -> Result<std::sync::Arc<Shard>, StoreError> {
-        match self.replica(shard) {
-            Some(r) if r.is_leader() => Ok(r),
-            _ => Err(store_err(IngestError::NotLeader(format!("this node does not lead shard {shard}")))),
+    /// On `shard`'s leader: its indexed and retired files.
+    pub(crate) fn indexed_local(&self, shard: u64) -> Result<Vec<IndexedFiles>, IngestError> {
+        let replica = self.replica(shard).filter(|r| r.is_leader()).ok_or_else(|| IngestError::NotLeader(format!("this node does not lead shard {shard}")))?;
+        replica.indexed().map_err(|e| IngestError::Raft(e.to_string()))
+    }
+
+    /// On `shard`'s leader: proposes `command` and answers its apply result.
+    pub(crate) async fn propose_local(&self, shard: u64, command: Command) -> Result<ApplyResult, IngestError> {
+        let replica = self.replica(shard).filter(|r| r.is_leader()).ok_or_else(|| IngestError::NotLeader(format!("this node does not lead shard {shard}")))?;
+        replica.propose(command).await
+    }
+
+    /// Proposes `command` on `shard`'s leader, wherever it is.
+    async fn propose_on_leader(&self, shard: u64, command: &Command) -> Result<ApplyResult, StoreError> {
+        let change = encode(command).map_err(|e| store_err(IngestError::Raft(e.to_string())))?;
+        match self.on_leader_admin(shard, ShardAdmin { shard, op: "propose".into(), change, ..ShardAdmin::default() }).await.map_err(store_err)? {
+            AdminOut::Applied(r) => Ok(r),
+            other => Err(unexpected("propose", &other)),
         }
     }
 }
@@ -29,29 +50,34 @@ impl Ingester {
 impl Manifests for Ingester {
     async fn indexed(&self) -> Result<Vec<IndexedFiles>, StoreError> {
         let mut out = Vec::new();
-        for (_, replica) in self.replicas() {
-            if replica.is_leader() {
-                out.extend(replica.indexed()?);
+        for shard in self.shard_ids() {
+            match self.on_leader_admin(shard, ShardAdmin { shard, op: "indexed".into(), ..ShardAdmin::default() }).await.map_err(store_err)? {
+                AdminOut::Indexed(files) => out.extend(files),
+                other => return Err(unexpected("indexed", &other)),
             }
         }
         Ok(out)
     }
 
+    async fn compactor_lease(&self, now_ms: i64, ttl_ms: i64) -> Result<(u64, bool), StoreError> {
+        let me = self.placement.node_id;
+        let change = MetaChange::Lease { name: "compactor".into(), holder: me, now_ms, ttl_ms };
+        match self.propose_meta(change).await.map_err(store_err)? {
+            AdminOut::Lease(holder) => Ok((holder, holder == me)),
+            other => Err(unexpected("the compactor lease", &other)),
+        }
+    }
+
     async fn swap(&self, swap: Swap) -> Result<bool, StoreError> {
         let command = Command::Compacted { tenant: swap.tenant, remove: swap.remove, add: swap.add, at_ms: swap.at_ms };
-        match self.led(swap.shard)?.propose(command).await.map_err(store_err)? {
+        match self.propose_on_leader(swap.shard, &command).await? {
             ApplyResult::Swapped(done) => Ok(done),
             other => Err(store_err(IngestError::Raft(format!("internal: a swap answered {other:?}")))),
         }
     }
 
     async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError> {
-        self.led(shard)?.propose(Command::Forgotten { tenant: tenant.to_string(), paths }).await.map_err(store_err)?;
-        Ok(())
-    }
-
-    fn leads_every_shard(&self) -> bool {
-        self.shard_ids().into_iter().all(|s| self.replica(s).is_some_and(|r| r.is_leader()))
+        self.propose_on_leader(shard, &Command::Forgotten { tenant: tenant.to_string(), paths }).await.map(|_| ())
     }
 
     fn delete_requests(&self) -> Vec<(String, DeleteRequest)> {

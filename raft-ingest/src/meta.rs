@@ -105,6 +105,7 @@ impl Ingester {
         self.init_map(&meta).await?;
         match meta.propose(Command::Meta(change)).await? {
             ApplyResult::Reserved(id) => Ok(AdminOut::Shard(id)),
+            ApplyResult::Lease(holder) => Ok(AdminOut::Lease(holder)),
             _ => Ok(AdminOut::Done),
         }
     }

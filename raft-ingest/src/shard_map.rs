@@ -104,6 +104,18 @@ pub enum MetaChange {
     Reserve,
     /// A change to the delete requests (kept beside the map, not in it).
     Deletes(store::deletes::DeleteChange),
+    /// `holder` takes or renews lease `name` until `now_ms + ttl_ms`, unless another node
+    /// holds it past `now_ms` (kept beside the map; the apply result names the holder).
+    Lease {
+        /// Which lease (`compactor`).
+        name: String,
+        /// The node asking.
+        holder: u64,
+        /// The asker's clock (ms since the epoch).
+        now_ms: i64,
+        /// How long it holds once granted.
+        ttl_ms: i64,
+    },
 }
 
 impl ShardMap {
@@ -137,7 +149,7 @@ impl ShardMap {
                 self.next_shard += 1;
                 (true, Some(id))
             }
-            MetaChange::Deletes(_) => (false, None),
+            MetaChange::Deletes(_) | MetaChange::Lease { .. } => (false, None),
         };
         if changed {
             self.version += 1;

@@ -42,6 +42,8 @@ pub struct SmState {
     pub retired: BTreeMap<String, Vec<RetiredFile>>,
     /// Delete requests (metadata group only; empty elsewhere).
     pub deletes: DeleteRequests,
+    /// Leases by name: holder and expiry in ms (metadata group only).
+    pub leases: BTreeMap<String, (u64, i64)>,
     last: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
 }
@@ -180,10 +182,11 @@ impl StateMachine {
         // compaction after the shard map.
         let ((split, map), rest): ((SplitState, ShardMap), &[u8]) = if rest.is_empty() { (Default::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
         let (retired, rest): (BTreeMap<String, Vec<RetiredFile>>, &[u8]) = if rest.is_empty() { (BTreeMap::new(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let deletes = if rest.is_empty() { DeleteRequests::default() } else { postcard::from_bytes(rest).map_err(invalid)? };
+        let (deletes, rest): (DeleteRequests, &[u8]) = if rest.is_empty() { (DeleteRequests::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
+        let leases = if rest.is_empty() { BTreeMap::new() } else { postcard::from_bytes(rest).map_err(invalid)? };
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
-            SmState { heads, split, map, retired, deletes, last: meta.last_log_id, membership: meta.last_membership.clone() };
+            SmState { heads, split, map, retired, deletes, leases, last: meta.last_log_id, membership: meta.last_membership.clone() };
         Ok(())
     }
 
@@ -204,6 +207,13 @@ impl StateMachine {
             EntryPayload::Normal(Command::Meta(MetaChange::Deletes(change))) => {
                 state.deletes.apply(change);
                 ApplyResult::None
+            }
+            EntryPayload::Normal(Command::Meta(MetaChange::Lease { name, holder, now_ms, ttl_ms })) => {
+                let lease = state.leases.entry(name).or_insert((holder, i64::MIN));
+                if lease.0 == holder || lease.1 <= now_ms {
+                    *lease = (holder, now_ms.saturating_add(ttl_ms));
+                }
+                ApplyResult::Lease(lease.0)
             }
             EntryPayload::Normal(Command::Meta(change)) => match state.map.apply(change) {
                 Some(id) => ApplyResult::Reserved(id),
@@ -249,6 +259,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             data.extend(postcard::to_stdvec(&(&state.split, &state.map)).map_err(invalid)?);
             data.extend(postcard::to_stdvec(&state.retired).map_err(invalid)?);
             data.extend(postcard::to_stdvec(&state.deletes).map_err(invalid)?);
+            data.extend(postcard::to_stdvec(&state.leases).map_err(invalid)?);
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: state.last,
                 last_membership: state.membership.clone(),

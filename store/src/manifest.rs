@@ -2,6 +2,7 @@
 //! state holds each shard's index of chunk files (the manifest, versioned by the Raft log).
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use crate::index::{FileMeta, RetiredFile};
 use crate::labels::{Labels, StreamId};
 
 /// One tenant's indexed and retired files in one shard.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexedFiles {
     /// The shard whose index holds them.
     pub shard: u64,
@@ -43,15 +44,16 @@ pub struct Swap {
 /// Implemented by the ingest side; used by the compactor.
 #[async_trait]
 pub trait Manifests: Send + Sync {
-    /// Every tenant's files in every shard this node leads.
+    /// Every tenant's files in every shard of the cluster (from each shard's leader).
     async fn indexed(&self) -> Result<Vec<IndexedFiles>, StoreError>;
+    /// Takes or renews the cluster's compactor lease for `ttl_ms` from `now_ms`; answers
+    /// the node holding it afterwards and whether that is this node.
+    async fn compactor_lease(&self, now_ms: i64, ttl_ms: i64) -> Result<(u64, bool), StoreError>;
     /// Applies `swap` through the shard's log; answers false (and changes nothing) when a
     /// file to remove is no longer indexed.
     async fn swap(&self, swap: Swap) -> Result<bool, StoreError>;
     /// Forgets retired files of `tenant` in `shard` whose objects are deleted.
     async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError>;
-    /// Whether this node leads every shard (so [`Manifests::indexed`] lists every file).
-    fn leads_every_shard(&self) -> bool;
     /// Every tenant's delete requests: (tenant, request).
     fn delete_requests(&self) -> Vec<(String, DeleteRequest)>;
     /// Records that `tenant`'s request `request_id` is done in every chunk file.

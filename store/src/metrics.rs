@@ -1,4 +1,5 @@
-//! A minimal Prometheus metrics registry: counters and histograms rendered as text format.
+//! A minimal Prometheus metrics registry: counters, gauges and histograms rendered as text
+//! format.
 //!
 //! Metrics are process-wide statics registered on first use; `/metrics` renders them all.
 
@@ -31,6 +32,30 @@ impl Counter {
 
     /// Current value.
     pub fn get(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+/// A value that goes up and down (stored as an integer).
+pub struct Gauge {
+    name: &'static str,
+    help: &'static str,
+    value: std::sync::atomic::AtomicI64,
+}
+
+impl Gauge {
+    /// A gauge; register it with [`register_gauge`] before rendering.
+    pub const fn new(name: &'static str, help: &'static str) -> Gauge {
+        Gauge { name, help, value: std::sync::atomic::AtomicI64::new(0) }
+    }
+
+    /// Sets the value.
+    pub fn set(&self, v: i64) {
+        self.value.store(v, Ordering::Relaxed);
+    }
+
+    /// Current value.
+    pub fn get(&self) -> i64 {
         self.value.load(Ordering::Relaxed)
     }
 }
@@ -73,6 +98,7 @@ impl Histogram {
 
 enum Metric {
     Counter(&'static Counter),
+    Gauge(&'static Gauge),
     Histogram(&'static Histogram),
 }
 
@@ -92,6 +118,11 @@ pub fn register_counter(c: &'static Counter) {
     push(Metric::Counter(c));
 }
 
+/// Adds a gauge to the process registry.
+pub fn register_gauge(g: &'static Gauge) {
+    push(Metric::Gauge(g));
+}
+
 /// Adds a histogram to the process registry.
 pub fn register_histogram(h: &'static Histogram) {
     push(Metric::Histogram(h));
@@ -105,6 +136,9 @@ pub fn render() -> String {
         match m {
             Metric::Counter(c) => {
                 let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter\n{} {}", c.name, c.help, c.name, c.name, c.get());
+            }
+            Metric::Gauge(g) => {
+                let _ = writeln!(out, "# HELP {} {}\n# TYPE {} gauge\n{} {}", g.name, g.help, g.name, g.name, g.get());
             }
             Metric::Histogram(h) => {
                 let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", h.name, h.help, h.name);

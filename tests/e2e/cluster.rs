@@ -530,3 +530,31 @@ async fn a_new_leader_reads_the_files_an_old_leader_flushed() {
     survivor.push_json(&body(10, t)).await.expect(204, "push after the kill");
     check_once(&survivor, t, &(0..11).collect::<Vec<_>>(), &[], "a read after the flushing leader died").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_compactor_compacts_every_shard_of_the_cluster() {
+    // Replication factor 2 over 3 nodes and 3 shards: no node holds every shard.
+    let (nodes, _chunks) = start_cluster(2, 3);
+    let t = base_ts(26);
+    for round in 0..3 {
+        nodes[0].api().push_json(&body(round, t)).await.expect(204, &format!("push {round}"));
+        for n in &nodes {
+            n.api().flush().await;
+        }
+    }
+    let before = rows_now(&nodes[2].api(), t).await;
+    assert_eq!(before.len(), 24);
+    let r = nodes[0].api().post("/compactor/run").await;
+    r.expect(200, "POST /compactor/run on node 1");
+    let summary = r.json();
+    assert_eq!(summary["files_before"], 9, "three flushes of three shards, including the one node 1 does not hold: {summary}");
+    assert_eq!((summary["groups"].as_u64(), summary["files_after"].as_u64()), (Some(3), Some(3)), "{summary}");
+    let other = nodes[1].api().post("/compactor/run").await;
+    assert_eq!(other.status, 409, "the lease keeps a second compactor out: {}", other.body);
+    assert!(other.body.contains("node 1 holds the compactor lease"), "{}", other.body);
+    let mut after = rows_now(&nodes[2].api(), t).await;
+    let mut before = before;
+    after.sort_by(|a, b| (a.ts, &a.line).cmp(&(b.ts, &b.line)));
+    before.sort_by(|a, b| (a.ts, &a.line).cmp(&(b.ts, &b.line)));
+    assert_eq!(after.iter().map(|r| (r.ts, &r.line)).collect::<Vec<_>>(), before.iter().map(|r| (r.ts, &r.line)).collect::<Vec<_>>());
+}
