@@ -35,6 +35,25 @@ pub struct Config {
     pub compactor: compactor::CompactorConfig,
     /// This node's identity and the cluster it belongs to.
     pub cluster: raft_ingest::config::ClusterConfig,
+    /// Per-tenant overrides read from a file while running.
+    pub runtime_config: RuntimeConfig,
+}
+
+/// `runtime_config:` (Loki keys): a YAML file of per-tenant `overrides`, read at start and
+/// every `period`. Only `retention_period` and `retention_stream` may be set per tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// The overrides file (empty: none).
+    pub file: String,
+    /// How often it is read again (default 10s).
+    pub period: store::time::ConfigDuration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { file: String::new(), period: store::time::ConfigDuration::secs(10) }
+    }
 }
 
 /// `server:` listener settings (Loki keys).

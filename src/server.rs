@@ -82,7 +82,8 @@ async fn bind(address: &str, port: u16, what: &str) -> Result<TcpListener> {
 
 /// Runs every role until SIGTERM or Ctrl-C, then drains and flushes.
 pub async fn run(config: Config) -> Result<()> {
-    let retention = crate::retention::policy(&config.limits_config)?;
+    let overrides = (!config.runtime_config.file.is_empty()).then(|| std::path::PathBuf::from(&config.runtime_config.file));
+    let retention = Arc::new(std::sync::RwLock::new(crate::retention::policy(&config.limits_config, overrides.as_deref())?));
     let data_dir = config.common.path_prefix.clone();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let chunk_store = build_object_store(&config.common.storage, &data_dir)?;
@@ -104,7 +105,7 @@ pub async fn run(config: Config) -> Result<()> {
         querier: config.querier.clone(),
     });
     let rules = compactor::Rules {
-        retention,
+        retention: retention.clone(),
         deletes: Arc::new(query::deletes::LogqlDeleteMatcher),
         deletion_mode: config.limits_config.deletion_mode,
     };
@@ -158,6 +159,13 @@ pub async fn run(config: Config) -> Result<()> {
             }),
     );
     compactor.spawn_schedule(stop_rx.clone());
+    crate::retention::spawn_reload(
+        config.limits_config.clone(),
+        config.runtime_config.file.clone(),
+        config.runtime_config.period.0,
+        retention,
+        stop_rx.clone(),
+    );
     if config.cluster.join && config.cluster.rebalance_on_join {
         let joined = ingester.clone();
         tokio::spawn(async move { joined.rebalance_after_join().await });

@@ -30,8 +30,8 @@ use crate::retention::{RetentionPolicy, Verdict};
 
 /// What the compactor enforces besides merging.
 pub struct Rules {
-    /// Retention per tenant and stream.
-    pub retention: RetentionPolicy,
+    /// Retention per tenant and stream (replaced while running when overrides change).
+    pub retention: Arc<std::sync::RwLock<RetentionPolicy>>,
     /// Evaluates delete requests on chunk rows.
     pub deletes: Arc<dyn DeleteMatcher>,
     /// Whether delete requests are carried out in chunk files.
@@ -179,8 +179,9 @@ impl Compactor {
     async fn apply_retention(&self, indexed: &[IndexedFiles], now: i64, outputs: &mut usize, s: &mut Summary) -> Result<bool, CompactorError> {
         let now_ns = now.saturating_mul(1_000_000);
         let mut changed = false;
+        let policy = self.rules.retention.read().map(|p| p.clone()).unwrap_or_default();
         for g in indexed {
-            let retention = self.rules.retention.for_tenant(&g.tenant);
+            let retention = policy.for_tenant(&g.tenant);
             if retention.keeps_forever() {
                 continue;
             }

@@ -32,6 +32,9 @@ pub struct Retention {
     pub period: Duration,
     /// Per-stream rules.
     pub streams: Vec<StreamRule>,
+    /// Rules consulted only when none of `streams` matches (a tenant's rules come before
+    /// the global ones, whatever their priority, as in Loki).
+    pub fallback: Vec<StreamRule>,
 }
 
 /// Retention of every tenant: a default and per-tenant replacements.
@@ -64,16 +67,19 @@ pub enum Verdict {
 impl Retention {
     /// Whether nothing is ever deleted.
     pub fn keeps_forever(&self) -> bool {
-        self.period.is_zero() && self.streams.iter().all(|r| r.period.is_zero())
+        self.period.is_zero() && self.streams.iter().chain(&self.fallback).all(|r| r.period.is_zero())
     }
 
     /// The period for a stream with `labels` (zero: forever).
     pub fn period_for(&self, labels: &Labels) -> Duration {
-        self.streams
-            .iter()
-            .filter(|r| matches_all(&r.matchers, labels))
-            .max_by(|a, b| a.priority.cmp(&b.priority).then(b.period.cmp(&a.period)))
-            .map_or(self.period, |r| r.period)
+        let best = |rules: &[StreamRule]| {
+            rules
+                .iter()
+                .filter(|r| matches_all(&r.matchers, labels))
+                .max_by(|a, b| a.priority.cmp(&b.priority).then(b.period.cmp(&a.period)))
+                .map(|r| r.period)
+        };
+        best(&self.streams).or_else(|| best(&self.fallback)).unwrap_or(self.period)
     }
 
     /// What to do with `file` at `now_ns`, given the labels of the tenant's streams.
@@ -112,11 +118,17 @@ mod tests {
             priority,
             period: Duration::from_secs(hours * 3600),
         };
-        let r = Retention { period: Duration::from_secs(48 * 3600), streams: vec![rule("env", "dev", 1, 24), rule("app", "x", 2, 72), rule("env", "dev", 1, 12)] };
-        assert_eq!(r.period_for(&labels(r#"{env="prod"}"#)), Duration::from_secs(48 * 3600));
+        let r = Retention {
+            period: Duration::from_secs(48 * 3600),
+            streams: vec![rule("env", "dev", 1, 24), rule("app", "x", 2, 72), rule("env", "dev", 1, 12)],
+            fallback: vec![rule("env", "prod", 9, 96), rule("env", "dev", 9, 1)],
+        };
+        assert_eq!(r.period_for(&labels(r#"{env="prod"}"#)), Duration::from_secs(96 * 3600), "a fallback rule when no own rule matches");
+        assert_eq!(r.period_for(&labels(r#"{env="qa"}"#)), Duration::from_secs(48 * 3600));
         assert_eq!(r.period_for(&labels(r#"{env="dev"}"#)), Duration::from_secs(12 * 3600));
         assert_eq!(r.period_for(&labels(r#"{env="dev", app="x"}"#)), Duration::from_secs(72 * 3600));
 
+        let r = Retention { fallback: Vec::new(), ..r };
         let (dev, prod) = (labels(r#"{env="dev"}"#), labels(r#"{env="prod"}"#));
         let all: BTreeMap<StreamId, Labels> = [(dev.stream_id(), dev.clone()), (prod.stream_id(), prod.clone())].into();
         let now = 100 * H;

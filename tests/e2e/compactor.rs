@@ -260,10 +260,18 @@ async fn skip_filters_skip_what_cannot_match_and_change_no_answer() {
 async fn retention_drops_expired_files_and_streams() {
     const H: i64 = 3_600_000_000_000;
     let dir = TestDir::new("retention");
+    let overrides = write_file(
+        &dir,
+        "overrides.yaml",
+        "overrides:\n  other:\n    retention_period: 120h\n    retention_stream:\n      - selector: '{env=\"prod\"}'\n        period: 24h\n",
+    );
     let config = write_file(
         &dir,
         "retention.yaml",
-        "limits_config:\n  retention_period: 48h\n  retention_stream:\n    - selector: '{env=\"dev\"}'\n      priority: 1\n      period: 24h\n",
+        &format!(
+            "limits_config:\n  retention_period: 48h\n  retention_stream:\n    - selector: '{{env=\"dev\"}}'\n      priority: 1\n      period: 24h\nruntime_config:\n  file: {}\n",
+            overrides.display()
+        ),
     );
     let s = Skald::start(
         dir,
@@ -276,18 +284,30 @@ async fn retention_drops_expired_files_and_streams() {
         ],
     );
     let api = s.api().tenant(TENANT);
+    let other = s.api().tenant("other");
     let now = now_ns();
-    // Three flushed files: 100 h old (everything expired), 36 h old (only dev expired), 1 h old.
+    // Three flushed files per tenant: 100 h, 36 h and 1 h old.
     for (age, envs) in [(100 * H, &["prod", "dev", "old"][..]), (36 * H, &["prod", "dev"][..]), (H, &["prod", "dev"][..])] {
-        let streams = envs
+        let streams: Vec<_> = envs
             .iter()
             .map(|env| json_stream(&[("job", "ret"), ("env", env)], (0..10).map(|i| jv(now - age + i, &format!("{env} age={} i={i}", age / H))).collect()))
             .collect();
-        api.push_json(&json_push(streams)).await.expect(204, "push");
+        api.push_json(&json_push(streams.clone())).await.expect(204, "push");
+        other.push_json(&json_push(streams)).await.expect(204, "push");
         api.flush().await;
     }
+    // Globally: 48 h, dev 24 h. Tenant "other": 120 h, its own prod rule 24 h before the
+    // global dev rule.
     let summary = run(&api).await;
-    assert_eq!((summary["expired_files"].as_u64(), summary["trimmed_files"].as_u64()), (Some(1), Some(1)), "{summary}");
+    assert_eq!((summary["expired_files"].as_u64(), summary["trimmed_files"].as_u64()), (Some(2), Some(2)), "{summary}");
+    let ages_of = |api: Api, env: &'static str| async move {
+        let mut ages: Vec<String> = lines(&api, &format!(r#"{{job="ret", env="{env}"}}"#), now - 200 * H, now + H).await.into_iter().map(|l| l.split(' ').nth(1).unwrap_or("").to_string()).collect();
+        ages.dedup();
+        ages
+    };
+    assert_eq!(ages_of(other.clone(), "prod").await, vec!["age=1"], "the tenant's own rule");
+    assert_eq!(ages_of(other.clone(), "dev").await, vec!["age=1"], "the global rule where the tenant has none");
+    assert_eq!(ages_of(other.clone(), "old").await, vec!["age=100"], "the tenant's period");
     let ages = |env: &'static str| {
         let api = api.clone();
         async move {
