@@ -17,7 +17,7 @@ use object_store::path::Path;
 use serde::Serialize;
 use arrow::array::RecordBatch;
 use store::deletes::{DeleteMatcher, DeleteRequest};
-use store::index::FileMeta;
+use store::index::{CompactedFile, FileMeta};
 use store::limits::DeletionMode;
 use store::manifest::{IndexedFiles, Manifests, Swap};
 use store::object::ChunkStore;
@@ -229,9 +229,9 @@ impl Compactor {
                     let day = day_of(&f.path).unwrap_or("unknown");
                     let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
                     let added = merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep), name).await?;
-                    if added.iter().map(|a| a.rows).sum::<u64>() == f.rows {
+                    if added.iter().map(|a| a.meta.rows).sum::<u64>() == f.rows {
                         for a in &added {
-                            self.delete(&a.path).await?;
+                            self.delete(&a.meta.path).await?;
                         }
                         continue;
                     }
@@ -256,15 +256,15 @@ impl Compactor {
 
     /// Swaps `added` in for `removed` and accounts for it in `s`; a refused swap deletes
     /// `added` (nothing references them).
-    async fn swap_in(&self, shard: u64, tenant: &str, removed: &[FileMeta], added: Vec<FileMeta>, now: i64, s: &mut Summary) -> Result<bool, CompactorError> {
-        let (bytes_in, bytes_out) = (removed.iter().map(|f| f.size).sum::<u64>(), added.iter().map(|f| f.size).sum::<u64>());
+    async fn swap_in(&self, shard: u64, tenant: &str, removed: &[FileMeta], added: Vec<CompactedFile>, now: i64, s: &mut Summary) -> Result<bool, CompactorError> {
+        let (bytes_in, bytes_out) = (removed.iter().map(|f| f.size).sum::<u64>(), added.iter().map(|f| f.meta.size).sum::<u64>());
         let (files_in, files_out) = (removed.len(), added.len());
         let swap = Swap { shard, tenant: tenant.to_string(), remove: removed.iter().map(|f| f.path.clone()).collect(), add: added.clone(), at_ms: now };
         if !self.manifests.swap(swap).await? {
             s.refused += 1;
             metrics::REFUSED.inc();
             for f in &added {
-                self.delete(&f.path).await?;
+                self.delete(&f.meta.path).await?;
             }
             return Ok(false);
         }

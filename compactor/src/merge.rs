@@ -20,7 +20,7 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use store::chunk::ChunkWriter;
-use store::index::FileMeta;
+use store::index::{CompactedFile, FileMeta};
 use store::object::ChunkStore;
 use store::schema::{STREAM_ID, TS, entry_schema};
 
@@ -51,7 +51,7 @@ pub async fn merge(
     target_bytes: u64,
     keep: Option<RowFilter<'_>>,
     name: impl Fn(usize) -> String,
-) -> Result<Vec<FileMeta>, CompactorError> {
+) -> Result<Vec<CompactedFile>, CompactorError> {
     let url = ObjectStoreUrl::parse(STORE_URL)?;
     let ctx = SessionContext::new();
     ctx.register_object_store(url.as_ref(), Arc::clone(&chunks.store));
@@ -84,11 +84,13 @@ pub async fn merge(
         if w.size() as u64 >= target_bytes
             && let Some(w) = writer.take()
         {
-            out.push(w.finish().await?);
+            let (meta, row_groups) = w.finish().await?;
+            out.push(CompactedFile { meta, row_groups });
         }
     }
     if let Some(w) = writer.take() {
-        out.push(w.finish().await?);
+        let (meta, row_groups) = w.finish().await?;
+        out.push(CompactedFile { meta, row_groups });
     }
     Ok(out)
 }

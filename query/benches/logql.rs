@@ -120,7 +120,7 @@ fn million_line_snapshot(rt: &tokio::runtime::Runtime) -> (Arc<dyn ObjectStore>,
         let chunks = store::object::ChunkStore::remote(Arc::clone(&store));
         files.push(rt.block_on(store::chunk::write_chunk(&chunks, &format!("bench-{f}.parquet"), &batches)).expect("write chunk"));
     }
-    let snapshot = ReadSnapshot { streams: streams.iter().map(|l| (l.stream_id(), l.clone())).collect(), files, heads: Vec::new(), deletes: Vec::new() };
+    let snapshot = ReadSnapshot { streams: streams.iter().map(|l| (l.stream_id(), l.clone())).collect(), files, heads: Vec::new(), deletes: Vec::new(), row_groups: Default::default() };
     (store, snapshot, dir)
 }
 

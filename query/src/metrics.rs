@@ -14,6 +14,8 @@ pub static ENTRIES: Counter = Counter::new("skald_query_entries_returned_total",
 pub static ROW_GROUPS_SKIPPED: Counter = Counter::new("skald_query_row_groups_skipped_total", "Row groups of chunk files that skip filters proved cannot match.");
 /// Row groups of files with skip filters that had to be read.
 pub static ROW_GROUPS_SCANNED: Counter = Counter::new("skald_query_row_groups_filtered_scanned_total", "Row groups of chunk files with skip filters that a query still read.");
+/// Row groups of chunk files the index ruled out by stream and time.
+pub static ROW_GROUPS_PRUNED_BY_INDEX: Counter = Counter::new("skald_query_row_groups_pruned_by_index_total", "Row groups of compacted chunk files the index ruled out by stream and time.");
 /// Skip filters that could not be read.
 pub static SKIP_FILTER_ERRORS: Counter = Counter::new("skald_query_skip_filter_errors_total", "Chunk files whose skip filters could not be read (scanned whole).");
 /// Request latency.
@@ -30,6 +32,7 @@ pub fn register() {
         register_counter(&ROW_GROUPS_SKIPPED);
         register_counter(&ROW_GROUPS_SCANNED);
         register_counter(&SKIP_FILTER_ERRORS);
+        register_counter(&ROW_GROUPS_PRUNED_BY_INDEX);
         register_histogram(&DURATION);
     });
 }

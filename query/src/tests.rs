@@ -58,7 +58,7 @@ impl IngestView for TestView {
         }
         let ids: Vec<StreamId> = streams.keys().copied().collect();
         let files = if req.with_data { self.index.files_for(&ids, req.start, req.end) } else { Vec::new() };
-        Ok(ReadSnapshot { streams: streams.into_iter().collect(), files, heads, deletes: Vec::new() })
+        Ok(ReadSnapshot { streams: streams.into_iter().collect(), files, heads, deletes: Vec::new(), row_groups: Default::default() })
     }
 }
 
@@ -402,6 +402,7 @@ async fn parquet_scan_gets_the_predicate() {
         files: vec![meta],
         heads: vec![batch(&[(id, T0 + 2, "c error", &[])])],
         deletes: Vec::new(),
+        row_groups: Default::default(),
     };
     let query = crate::plan::LogQuery {
         filters: vec![crate::logql::ast::LineFilter {
@@ -424,4 +425,52 @@ async fn parquet_scan_gets_the_predicate() {
     let rows = engine.log_query(&snapshot, &query, None, 10, 0).await.expect("rows");
     assert_eq!(rows.iter().map(|r| r.ts).collect::<Vec<_>>(), vec![T0 + 2, T0]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_row_group_index_and_skip_filters_prune_row_groups() {
+    let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let chunks = store::object::ChunkStore::remote(Arc::clone(&store));
+    // Three streams, four rows each, in row groups of four rows: one stream per row group.
+    let mut streams: Vec<(store::labels::StreamId, store::labels::Labels)> =
+        ["a", "b", "c"].iter().map(|app| { let l = labels(&format!(r#"{{app="{app}"}}"#)); (l.stream_id(), l) }).collect();
+    streams.sort_by_key(|(id, _)| *id);
+    let lines: Vec<(store::labels::StreamId, i64, String)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(s, (id, _))| (0..4).map(move |i| (*id, T0 + i, if s == 2 && i == 1 { "needle qwertyzx".to_string() } else { format!("line {s} {i}") })))
+        .collect();
+    let rows: Vec<Entry<'_>> = lines.iter().map(|(id, ts, line)| (*id, *ts, line.as_str(), &[][..])).collect();
+    let mut w = store::chunk::ChunkWriter::new(&chunks, "t/chunks/2026-11-26/0000-c1-0001-000.parquet", 4).expect("writer").with_skip_filters();
+    w.write(&batch(&rows)).await.expect("write");
+    let (meta, row_groups) = w.finish().await.expect("finish");
+    assert_eq!(row_groups.len(), 3);
+    let snapshot = |ids: &[usize]| ReadSnapshot {
+        streams: ids.iter().map(|i| streams[*i].clone()).collect(),
+        files: vec![meta.clone()],
+        heads: Vec::new(),
+        deletes: Vec::new(),
+        row_groups: [(meta.path.clone(), row_groups.clone())].into(),
+    };
+    let query = |needle: Option<&str>| crate::plan::LogQuery {
+        filters: needle
+            .map(|n| crate::logql::ast::LineFilter {
+                op: crate::logql::ast::LineFilterOp::Contains,
+                values: vec![crate::logql::ast::FilterValue::Literal(n.into())],
+            })
+            .into_iter()
+            .collect(),
+        start: T0,
+        end: T0 + SEC,
+        direction: crate::params::Direction::Forward,
+    };
+    let engine = crate::engine::Engine::new(Arc::clone(&store));
+    let pruned = crate::metrics::ROW_GROUPS_PRUNED_BY_INDEX.get();
+    let rows = engine.log_query(&snapshot(&[1]), &query(None), None, 100, 0).await.expect("rows");
+    assert_eq!(rows.len(), 4, "one stream's rows");
+    assert!(crate::metrics::ROW_GROUPS_PRUNED_BY_INDEX.get() >= pruned + 2, "the other streams' row groups are not read");
+    let skipped = crate::metrics::ROW_GROUPS_SKIPPED.get();
+    let rows = engine.log_query(&snapshot(&[0, 1, 2]), &query(Some("qwertyzx")), None, 100, 0).await.expect("rows");
+    assert_eq!(rows.iter().map(|r| r.line.as_str()).collect::<Vec<_>>(), vec!["needle qwertyzx"]);
+    assert!(crate::metrics::ROW_GROUPS_SKIPPED.get() >= skipped + 2, "the skip filters rule out the other row groups");
 }

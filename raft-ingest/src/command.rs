@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use store::entry::Entry;
-use store::index::FileMeta;
+use store::index::{CompactedFile, FileMeta};
 use store::labels::Labels;
 
 use crate::shard_map::{KeyRange, MetaChange, SplitChild};
@@ -68,8 +68,8 @@ pub enum Command {
         tenant: String,
         /// Paths of the files replaced.
         remove: Vec<String>,
-        /// The merged files.
-        add: Vec<FileMeta>,
+        /// The merged files with their row groups.
+        add: Vec<CompactedFile>,
         /// When (ms since the epoch, the proposer's clock).
         at_ms: i64,
     },

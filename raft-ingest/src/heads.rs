@@ -440,7 +440,7 @@ impl Heads {
             heads.push(b.finish()?);
         }
         let files = if req.with_data { t.index.files_for(&indexed_ids, req.start, req.end) } else { Vec::new() };
-        Ok(ReadSnapshot { streams: streams.into_iter().collect(), files, heads, deletes: Vec::new() })
+        Ok(ReadSnapshot { streams: streams.into_iter().collect(), files, heads, deletes: Vec::new(), row_groups: Default::default() })
     }
 
     /// Unflushed bytes across the shard.

@@ -446,6 +446,7 @@ impl IngestView for Ingester {
                 out.streams.extend(s.streams.into_iter().filter(|(id, _)| streams.insert(*id)));
                 out.files.extend(s.files);
                 out.heads.extend(s.heads);
+                out.row_groups.extend(s.row_groups);
             }
         }
         out.deletes = self.delete_requests_of(tenant).into_iter().filter(|d| d.start_ns < req.end && d.end_ns >= req.start).collect();

@@ -470,7 +470,9 @@ impl Shard {
     /// this one (a reader must read those too: they hold the keys this shard gave away).
     pub fn read(&self, tenant: &str, req: &SnapshotRequest) -> Result<(ReadSnapshot, Vec<u64>), StoreError> {
         let state = self.state.read().map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?;
-        Ok((state.heads.read(tenant, req)?, state.split.children.iter().map(|c| c.shard).collect()))
+        let mut snapshot = state.heads.read(tenant, req)?;
+        snapshot.row_groups = snapshot.files.iter().filter_map(|f| state.row_groups.get(&f.path).map(|g| (f.path.clone(), g.clone()))).collect();
+        Ok((snapshot, state.split.children.iter().map(|c| c.shard).collect()))
     }
 
     /// Every tenant's indexed and retired files as applied on this replica.

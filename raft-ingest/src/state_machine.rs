@@ -20,7 +20,7 @@ use openraft::{EntryPayload, OptionalSend, StoredMembership};
 
 use crate::command::{ApplyResult, Command, PushOutcome, TenantPush, TypeConfig};
 use store::deletes::DeleteRequests;
-use store::index::RetiredFile;
+use store::index::{RetiredFile, RowGroupMeta};
 use store::shard::shard_key;
 use crate::heads::{Heads, HeadsConfig, SavedHeads};
 use crate::shard_map::{MetaChange, ShardMap, SplitState, group_name};
@@ -44,6 +44,8 @@ pub struct SmState {
     pub deletes: DeleteRequests,
     /// Leases by name: holder and expiry in ms (metadata group only).
     pub leases: BTreeMap<String, (u64, i64)>,
+    /// Row groups of the compacted files in the index, by path.
+    pub row_groups: BTreeMap<String, Vec<RowGroupMeta>>,
     last: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
 }
@@ -183,10 +185,11 @@ impl StateMachine {
         let ((split, map), rest): ((SplitState, ShardMap), &[u8]) = if rest.is_empty() { (Default::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
         let (retired, rest): (BTreeMap<String, Vec<RetiredFile>>, &[u8]) = if rest.is_empty() { (BTreeMap::new(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
         let (deletes, rest): (DeleteRequests, &[u8]) = if rest.is_empty() { (DeleteRequests::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let leases = if rest.is_empty() { BTreeMap::new() } else { postcard::from_bytes(rest).map_err(invalid)? };
+        let (leases, rest): (BTreeMap<String, (u64, i64)>, &[u8]) = if rest.is_empty() { (BTreeMap::new(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
+        let row_groups = if rest.is_empty() { BTreeMap::new() } else { postcard::from_bytes(rest).map_err(invalid)? };
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
-            SmState { heads, split, map, retired, deletes, leases, last: meta.last_log_id, membership: meta.last_membership.clone() };
+            SmState { heads, split, map, retired, deletes, leases, row_groups, last: meta.last_log_id, membership: meta.last_membership.clone() };
         Ok(())
     }
 
@@ -220,8 +223,14 @@ impl StateMachine {
                 None => ApplyResult::None,
             },
             EntryPayload::Normal(Command::Compacted { tenant, remove, add, at_ms }) => {
-                let swapped = state.heads.swap_files(&tenant, &remove, add);
+                let (files, groups): (Vec<_>, Vec<_>) = add.into_iter().map(|c| (c.meta, c.row_groups)).unzip();
+                let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+                let swapped = state.heads.swap_files(&tenant, &remove, files);
                 if swapped {
+                    for path in &remove {
+                        state.row_groups.remove(path);
+                    }
+                    state.row_groups.extend(paths.into_iter().zip(groups).filter(|(_, g)| !g.is_empty()));
                     state.retired.entry(tenant).or_default().extend(remove.into_iter().map(|path| RetiredFile { path, at_ms }));
                 }
                 ApplyResult::Swapped(swapped)
@@ -260,6 +269,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             data.extend(postcard::to_stdvec(&state.retired).map_err(invalid)?);
             data.extend(postcard::to_stdvec(&state.deletes).map_err(invalid)?);
             data.extend(postcard::to_stdvec(&state.leases).map_err(invalid)?);
+            data.extend(postcard::to_stdvec(&state.row_groups).map_err(invalid)?);
             let meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: state.last,
                 last_membership: state.membership.clone(),

@@ -80,6 +80,8 @@ pub struct WireSnapshot {
     pub heads: Vec<u8>,
     /// Shards split off the shard read, which the reader must read too.
     pub children: Vec<u64>,
+    /// Row groups of the compacted files, by path.
+    pub row_groups: Vec<(String, Vec<store::index::RowGroupMeta>)>,
 }
 
 impl WireSnapshot {
@@ -93,7 +95,7 @@ impl WireSnapshot {
             }
             w.finish().map_err(|e| e.to_string())?;
         }
-        Ok(WireSnapshot { streams: s.streams, files: s.files, heads, children })
+        Ok(WireSnapshot { streams: s.streams, files: s.files, heads, children, row_groups: s.row_groups.into_iter().collect() })
     }
 
     /// Decodes into a snapshot and the shard's split children.
@@ -105,7 +107,8 @@ impl WireSnapshot {
                 heads.push(b.map_err(|e| e.to_string())?);
             }
         }
-        Ok((ReadSnapshot { streams: self.streams, files: self.files, heads, deletes: Vec::new() }, self.children))
+        let row_groups = self.row_groups.into_iter().collect();
+        Ok((ReadSnapshot { streams: self.streams, files: self.files, heads, deletes: Vec::new(), row_groups }, self.children))
     }
 }
 
@@ -129,7 +132,7 @@ mod tests {
         let labels = Labels::parse(r#"{app="x"}"#).expect("labels");
         let mut b = EntryBatchBuilder::new();
         b.push(labels.stream_id(), 5, "line", &[("k".into(), "v".into())]).expect("push");
-        let snap = ReadSnapshot { streams: vec![(labels.stream_id(), labels)], files: Vec::new(), heads: vec![b.finish().expect("batch")], deletes: Vec::new() };
+        let snap = ReadSnapshot { streams: vec![(labels.stream_id(), labels)], files: Vec::new(), heads: vec![b.finish().expect("batch")], deletes: Vec::new(), row_groups: Default::default() };
         let wire = WireSnapshot::new(snap.clone(), vec![7]).expect("encode");
         let bytes = postcard::to_stdvec(&wire).expect("postcard");
         let (got, children) = postcard::from_bytes::<WireSnapshot>(&bytes).expect("decode").snapshot().expect("snapshot");

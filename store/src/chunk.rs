@@ -18,7 +18,7 @@ use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 use crate::StoreError;
-use crate::index::{FileMeta, StreamRange};
+use crate::index::{FileMeta, RowGroupMeta, StreamRange};
 use crate::object::ChunkStore;
 use crate::schema::{LINE, STREAM_ID, TS, entry_schema};
 use crate::skip;
@@ -92,6 +92,8 @@ pub struct ChunkWriter<'a> {
     row_group_rows: usize,
     /// With skip filters: the grams of each row group so far (the last one in progress).
     grams: Option<Vec<HashSet<u64>>>,
+    /// With skip filters: each row group's stream and time span so far.
+    row_groups: Vec<RowGroupMeta>,
     /// Rows written so far.
     rows: usize,
 }
@@ -101,10 +103,11 @@ impl<'a> ChunkWriter<'a> {
     pub fn new(chunks: &'a ChunkStore, path: &str, row_group_rows: usize) -> Result<ChunkWriter<'a>, StoreError> {
         let buf = BufWriter::new(Arc::clone(&chunks.store), Path::from(path));
         let writer = AsyncArrowWriter::try_new(buf, entry_schema(), Some(writer_properties(row_group_rows)?))?;
-        Ok(ChunkWriter { chunks, path: path.to_string(), writer, streams: Vec::new(), row_group_rows, grams: None, rows: 0 })
+        Ok(ChunkWriter { chunks, path: path.to_string(), writer, streams: Vec::new(), row_group_rows, grams: None, row_groups: Vec::new(), rows: 0 })
     }
 
-    /// Also writes the file's skip filters ([`crate::skip`]) beside it.
+    /// Also writes the file's skip filters ([`crate::skip`]) beside it and describes its
+    /// row groups ([`ChunkWriter::finish`]).
     pub fn with_skip_filters(mut self) -> Self {
         self.grams = Some(Vec::new());
         self
@@ -115,12 +118,18 @@ impl<'a> ChunkWriter<'a> {
         extend_ranges(&mut self.streams, batch)?;
         if let Some(groups) = &mut self.grams {
             let lines = column::<StringArray>(batch, LINE)?;
-            for (i, line) in lines.iter().enumerate() {
+            let ids = column::<UInt64Array>(batch, STREAM_ID)?;
+            let ts = column::<Int64Array>(batch, TS)?;
+            for i in 0..batch.num_rows() {
+                let (id, t) = (crate::labels::StreamId(ids.value(i)), ts.value(i));
                 if (self.rows + i).is_multiple_of(self.row_group_rows) || groups.is_empty() {
                     groups.push(HashSet::new());
+                    self.row_groups.push(RowGroupMeta::first(id, t));
+                } else if let Some(rg) = self.row_groups.last_mut() {
+                    rg.add(id, t);
                 }
-                if let (Some(line), Some(set)) = (line, groups.last_mut()) {
-                    skip::for_each_gram(line.as_bytes(), |g| {
+                if let Some(set) = groups.last_mut() {
+                    skip::for_each_gram(lines.value(i).as_bytes(), |g| {
                         set.insert(g);
                     });
                 }
@@ -137,8 +146,8 @@ impl<'a> ChunkWriter<'a> {
     }
 
     /// Finishes the object durably: it returns only once the object survives a crash or
-    /// power loss.
-    pub async fn finish(self) -> Result<FileMeta, StoreError> {
+    /// power loss. Answers the file and, with skip filters, its row groups.
+    pub async fn finish(self) -> Result<(FileMeta, Vec<RowGroupMeta>), StoreError> {
         let meta = self.writer.close().await?;
         self.chunks.sync(&self.path).await?;
         if let Some(groups) = self.grams {
@@ -156,14 +165,15 @@ impl<'a> ChunkWriter<'a> {
         let size = self.chunks.store.head(&Path::from(self.path.as_str())).await?.size;
         let mut streams = self.streams;
         streams.sort_by_key(|r| r.id);
-        Ok(FileMeta {
+        let meta = FileMeta {
             min_ts: streams.iter().map(|s| s.min_ts).min().unwrap_or(0),
             max_ts: streams.iter().map(|s| s.max_ts).max().unwrap_or(0),
             rows: streams.iter().map(|s| s.rows).sum(),
             path: self.path,
             size,
             streams,
-        })
+        };
+        Ok((meta, self.row_groups))
     }
 }
 
@@ -174,5 +184,5 @@ pub async fn write_chunk(chunks: &ChunkStore, path: &str, batches: &[RecordBatch
     for b in batches {
         w.write(b).await?;
     }
-    w.finish().await
+    Ok(w.finish().await?.0)
 }

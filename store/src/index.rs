@@ -50,6 +50,56 @@ impl FileMeta {
     }
 }
 
+/// One row group of a compacted file: the stream ids and times its rows span (rows are
+/// sorted by stream, then time, so the streams form one id range).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowGroupMeta {
+    /// Smallest stream id.
+    pub first_stream: StreamId,
+    /// Largest stream id.
+    pub last_stream: StreamId,
+    /// Earliest timestamp (ns).
+    pub min_ts: i64,
+    /// Latest timestamp (ns).
+    pub max_ts: i64,
+    /// Rows.
+    pub rows: u64,
+}
+
+impl RowGroupMeta {
+    /// Whether the row group may hold rows of `ids` (sorted) within `[start, end)`.
+    pub fn may_hold(&self, ids: &[StreamId], start: i64, end: i64) -> bool {
+        if self.min_ts >= end || self.max_ts < start {
+            return false;
+        }
+        let from = ids.partition_point(|id| *id < self.first_stream);
+        ids.get(from).is_some_and(|id| *id <= self.last_stream)
+    }
+
+    /// Adds a row of stream `id` at `ts`.
+    pub fn add(&mut self, id: StreamId, ts: i64) {
+        self.first_stream = self.first_stream.min(id);
+        self.last_stream = self.last_stream.max(id);
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        self.rows += 1;
+    }
+
+    /// A row group holding one row.
+    pub fn first(id: StreamId, ts: i64) -> RowGroupMeta {
+        RowGroupMeta { first_stream: id, last_stream: id, min_ts: ts, max_ts: ts, rows: 1 }
+    }
+}
+
+/// A file written by the compactor with its row groups, for the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompactedFile {
+    /// The file and its per-stream ranges.
+    pub meta: FileMeta,
+    /// Its row groups in order.
+    pub row_groups: Vec<RowGroupMeta>,
+}
+
 /// A chunk file taken out of the index (replaced by compaction), whose object is deleted
 /// once its grace period has passed, so queries that started before still read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

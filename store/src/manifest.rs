@@ -8,7 +8,7 @@ use crate::StoreError;
 use std::collections::BTreeMap;
 
 use crate::deletes::DeleteRequest;
-use crate::index::{FileMeta, RetiredFile};
+use crate::index::{CompactedFile, FileMeta, RetiredFile};
 use crate::labels::{Labels, StreamId};
 
 /// One tenant's indexed and retired files in one shard.
@@ -35,8 +35,8 @@ pub struct Swap {
     pub tenant: String,
     /// Paths of the files to take out; all must still be indexed.
     pub remove: Vec<String>,
-    /// The files that replace them (durable already).
-    pub add: Vec<FileMeta>,
+    /// The files that replace them (durable already), with their row groups.
+    pub add: Vec<CompactedFile>,
     /// When (ms since the epoch): the removed files are retired from then on.
     pub at_ms: i64,
 }

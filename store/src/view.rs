@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use crate::StoreError;
 use crate::deletes::DeleteRequest;
-use crate::index::FileMeta;
+use std::collections::HashMap;
+
+use crate::index::{FileMeta, RowGroupMeta};
 use crate::labels::{Labels, StreamId};
 use crate::matcher::Matcher;
 
@@ -35,6 +37,9 @@ pub struct ReadSnapshot {
     pub heads: Vec<RecordBatch>,
     /// The tenant's delete requests overlapping the range: their lines must not be returned.
     pub deletes: Vec<DeleteRequest>,
+    /// Row groups of the compacted files among `files`, by path, so scans can skip row
+    /// groups without opening files.
+    pub row_groups: HashMap<String, Vec<RowGroupMeta>>,
 }
 
 /// Implemented by the ingest side; consumed by queriers.

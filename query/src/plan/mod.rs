@@ -29,11 +29,13 @@ use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::prelude::col;
 use store::schema::{LINE, STREAM_ID, TS};
+use store::labels::StreamId;
 use store::view::ReadSnapshot;
 
 use crate::error::QueryError;
 use crate::logql::ast::LineFilter;
 use crate::params::Direction;
+use crate::table::chunks::RowGroupIndex;
 use crate::table::{ChunkTable, HeadTable};
 use pipeline_exec::{LogPipelineNode, PipelineSpec};
 
@@ -74,7 +76,10 @@ pub fn scan_plan(
     let mut builder: Option<LogicalPlanBuilder> = None;
     if !snapshot.files.is_empty() {
         let requirement = if scan.skip_filters { skip_grams::required_grams(filters) } else { Vec::new() };
-        let table = ChunkTable::new(snapshot.files.clone(), requirement)?;
+        let mut ids: Vec<StreamId> = snapshot.streams.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        let index = RowGroupIndex { groups: snapshot.row_groups.clone(), ids, start, end };
+        let table = ChunkTable::new(snapshot.files.clone(), requirement, index)?;
         builder = Some(LogicalPlanBuilder::scan("chunks", provider_as_source(Arc::new(table)), None)?);
     }
     if snapshot.heads.iter().any(|b| b.num_rows() > 0) {

@@ -27,7 +27,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use object_store::ObjectStore;
-use store::index::FileMeta;
+use std::collections::HashMap;
+
+use store::index::{FileMeta, RowGroupMeta};
+use store::labels::StreamId;
 
 use crate::metrics;
 use crate::plan::skip_grams::Requirement;
@@ -35,6 +38,19 @@ use crate::table::skip::{candidate_row_groups, file_filter};
 
 /// The URL the chunk object store is registered under in the session's runtime.
 pub const CHUNKS_URL: &str = "skald://chunks/";
+
+/// What the index says about the row groups of compacted files, and what a query wants.
+#[derive(Debug, Clone, Default)]
+pub struct RowGroupIndex {
+    /// Row groups by file path.
+    pub groups: HashMap<String, Vec<RowGroupMeta>>,
+    /// The stream ids the query reads, sorted.
+    pub ids: Vec<StreamId>,
+    /// Inclusive start (ns).
+    pub start: i64,
+    /// Exclusive end (ns).
+    pub end: i64,
+}
 
 /// The chunk files of one snapshot as a DataFusion table.
 #[derive(Debug)]
@@ -44,13 +60,43 @@ pub struct ChunkTable {
     store_url: ObjectStoreUrl,
     /// Grams a row group must hold for the line filters to pass (empty: skip nothing).
     requirement: Requirement,
+    /// Row groups the index rules out by stream and time.
+    index: RowGroupIndex,
 }
 
 impl ChunkTable {
     /// A table over `files` (paths relative to the object store root) that skips row
-    /// groups whose skip filters miss `requirement`.
-    pub fn new(files: Vec<FileMeta>, requirement: Requirement) -> DfResult<ChunkTable> {
-        Ok(ChunkTable { schema: store::schema::entry_schema(), files, store_url: ObjectStoreUrl::parse(CHUNKS_URL)?, requirement })
+    /// groups `index` rules out and those whose skip filters miss `requirement`.
+    pub fn new(files: Vec<FileMeta>, requirement: Requirement, index: RowGroupIndex) -> DfResult<ChunkTable> {
+        Ok(ChunkTable { schema: store::schema::entry_schema(), files, store_url: ObjectStoreUrl::parse(CHUNKS_URL)?, requirement, index })
+    }
+
+    /// Which row groups of `f` to read (`None`: all, nothing known about them).
+    async fn row_groups_to_read(&self, store: &Arc<dyn ObjectStore>, f: &FileMeta) -> Option<Vec<bool>> {
+        let by_index: Option<Vec<bool>> =
+            self.index.groups.get(&f.path).map(|groups| groups.iter().map(|g| g.may_hold(&self.index.ids, self.index.start, self.index.end)).collect());
+        if let Some(keep) = &by_index {
+            metrics::ROW_GROUPS_PRUNED_BY_INDEX.add(keep.iter().filter(|k| !**k).count() as u64);
+            if !keep.iter().any(|k| *k) {
+                return by_index;
+            }
+        }
+        let filter = if self.requirement.is_empty() { None } else { file_filter(store, &f.path).await };
+        let Some(filter) = filter else { return by_index };
+        let by_filter = candidate_row_groups(&filter, &self.requirement);
+        let index_kept = by_index.as_ref().map_or(by_filter.len(), |k| k.iter().filter(|k| **k).count());
+        let keep: Vec<bool> = match by_index {
+            Some(index) if index.len() == by_filter.len() => index.iter().zip(&by_filter).map(|(a, b)| *a && *b).collect(),
+            Some(index) => {
+                tracing::warn!("{}: the index and the skip filters disagree on the row groups; using the index", f.path);
+                return Some(index);
+            }
+            None => by_filter,
+        };
+        let kept = keep.iter().filter(|k| **k).count();
+        metrics::ROW_GROUPS_SKIPPED.add((index_kept - kept) as u64);
+        metrics::ROW_GROUPS_SCANNED.add(kept as u64);
+        Some(keep)
     }
 
     /// The files to read, each with the row groups to read when its skip filters rule
@@ -59,15 +105,11 @@ impl ChunkTable {
         let mut out = Vec::with_capacity(self.files.len());
         for f in &self.files {
             let file = PartitionedFile::new(f.path.clone(), f.size);
-            let filter = if self.requirement.is_empty() { None } else { file_filter(store, &f.path).await };
-            let Some(filter) = filter else {
+            let Some(read) = self.row_groups_to_read(store, f).await else {
                 out.push((f.size, file));
                 continue;
             };
-            let read = candidate_row_groups(&filter, &self.requirement);
             let kept = read.iter().filter(|r| **r).count();
-            metrics::ROW_GROUPS_SKIPPED.add((read.len() - kept) as u64);
-            metrics::ROW_GROUPS_SCANNED.add(kept as u64);
             if kept == 0 {
                 continue;
             }
