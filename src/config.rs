@@ -37,6 +37,8 @@ pub struct Config {
     pub cluster: raft_ingest::config::ClusterConfig,
     /// Per-tenant overrides read from a file while running.
     pub runtime_config: RuntimeConfig,
+    /// The roles this process runs (Loki key; default `all`).
+    pub target: crate::roles::Target,
 }
 
 /// `runtime_config:` (Loki keys): a YAML file of per-tenant `overrides`, read at start and
@@ -216,6 +218,7 @@ pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> R
     })?;
     config.limits_config.validate().map_err(anyhow::Error::msg)?;
     config.ingester.validate().map_err(anyhow::Error::msg)?;
+    config.target.roles().map_err(anyhow::Error::msg)?;
     check_cluster_storage(&config)?;
     Ok(config)
 }

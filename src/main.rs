@@ -6,6 +6,7 @@ mod cluster_cli;
 mod config;
 mod delete_api;
 mod retention;
+mod roles;
 mod server;
 
 use anyhow::Result;

@@ -82,6 +82,7 @@ async fn bind(address: &str, port: u16, what: &str) -> Result<TcpListener> {
 
 /// Runs every role until SIGTERM or Ctrl-C, then drains and flushes.
 pub async fn run(config: Config) -> Result<()> {
+    let roles = config.target.roles().map_err(anyhow::Error::msg)?;
     let overrides = (!config.runtime_config.file.is_empty()).then(|| std::path::PathBuf::from(&config.runtime_config.file));
     let retention = Arc::new(std::sync::RwLock::new(crate::retention::policy(&config.limits_config, overrides.as_deref())?));
     let data_dir = config.common.path_prefix.clone();
@@ -125,7 +126,6 @@ pub async fn run(config: Config) -> Result<()> {
         .merge(raft_ingest::http::router(distributor.clone()))
         .merge(raft_ingest::status::router(ingester.clone()))
         .merge(query::router(query_state))
-        .merge(compactor::http::router(compactor.clone()))
         .merge(crate::delete_api::router(delete_api))
         .merge(
             Router::new()
@@ -133,6 +133,7 @@ pub async fn run(config: Config) -> Result<()> {
                 .route("/config", get(show_config))
                 .with_state(ops.clone()),
         )
+        .merge(if roles.compactor { compactor::http::router(compactor.clone()) } else { Router::new() })
         .route("/metrics", get(metrics))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo));
 
@@ -158,7 +159,9 @@ pub async fn run(config: Config) -> Result<()> {
                 let _ = grpc_stop.changed().await;
             }),
     );
-    compactor.spawn_schedule(stop_rx.clone());
+    if roles.compactor {
+        compactor.spawn_schedule(stop_rx.clone());
+    }
     crate::retention::spawn_reload(
         config.limits_config.clone(),
         config.runtime_config.file.clone(),

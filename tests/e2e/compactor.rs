@@ -323,3 +323,15 @@ async fn retention_drops_expired_files_and_streams() {
     let envs: Vec<String> = series.json()["data"].as_array().expect("series").iter().map(|s| s["env"].as_str().unwrap_or("").to_string()).collect();
     assert!(!envs.contains(&"old".to_string()) && envs.len() == 2, "a stream with no data left is no series: {envs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_decides_whether_a_node_compacts() {
+    let dir = TestDir::new("target");
+    let mut args = base_args(&dir);
+    args.push("--target=compactor".into());
+    let (status, _, stderr) = run_expect_exit(&args);
+    assert!(!status.success() && stderr.contains("can only leave out the compactor"), "a compactor-only process is refused: {stderr}");
+    let s = Skald::start(dir, &["--target=write,read"]);
+    assert_eq!(s.api().post("/compactor/run").await.status, 404, "no compactor role, no compactor endpoint");
+    s.api().push_json(&json_push(vec![json_stream(&[("job", "t")], vec![jv(now_ns(), "still serves pushes")])])).await.expect(204, "push");
+}
