@@ -6,8 +6,15 @@
 //! left the index meanwhile) its files are deleted; when it fails otherwise (say the shard
 //! lost its leader) they are left alone, because the swap may still have been committed.
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
+
+use futures::StreamExt;
 use std::time::{Duration, Instant};
+
+/// Objects unknown to the index are deleted only once at least this old, so no write that
+/// is still on its way to being committed can lose its file.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
 /// How long the compactor lease lasts when cycles run only on request.
 const LEASE_WITHOUT_SCHEDULE: Duration = Duration::from_secs(600);
@@ -64,6 +71,8 @@ pub struct Summary {
     pub deletes_processed: usize,
     /// Objects of retired files deleted after their grace period.
     pub objects_deleted: usize,
+    /// Objects no index knows (left by writes whose swap or flush never committed) deleted.
+    pub orphans_deleted: usize,
 }
 
 /// The compactor of this node: merges the files of the shards it leads.
@@ -156,6 +165,7 @@ impl Compactor {
         };
         (s.files_after, s.bytes_after) = (s.files_before, s.bytes_before);
         s.objects_deleted = self.delete_expired(&indexed, now).await?;
+        s.orphans_deleted = self.delete_orphans(&indexed, now).await?;
         let mut outputs = 0usize;
         if self.config.retention_enabled && self.apply_retention(&indexed, now, &mut outputs, &mut s).await? {
             indexed = self.manifests.indexed().await?;
@@ -294,6 +304,45 @@ impl Compactor {
             metrics::DELETED.add(due.len() as u64);
             self.manifests.forget(g.shard, &g.tenant, due).await?;
         }
+        Ok(deleted)
+    }
+
+    /// Deletes the objects under each tenant's chunk prefix that neither the index nor the
+    /// retired list knows and that are older than [`ORPHAN_AGE`] (and the grace period): a
+    /// flush or a compaction writes its files before it commits them, and one that never
+    /// commits leaves them behind. `indexed` must cover every shard.
+    async fn delete_orphans(&self, indexed: &[IndexedFiles], now: i64) -> Result<usize, CompactorError> {
+        let grace = self.config.retention_delete_delay.0.max(ORPHAN_AGE);
+        let cutoff = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default() - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let mut known: HashSet<String> = HashSet::new();
+        let mut tenants: BTreeSet<&str> = BTreeSet::new();
+        for g in indexed {
+            tenants.insert(&g.tenant);
+            for path in g.files.iter().map(|f| &f.path).chain(g.retired.iter().map(|r| &r.path)) {
+                known.insert(store::skip::filter_path(path));
+                known.insert(path.clone());
+            }
+        }
+        let mut deleted = 0;
+        for tenant in tenants {
+            let prefix = Path::from(format!("{tenant}/chunks"));
+            let mut listing = self.chunks.store.list(Some(&prefix));
+            let mut doomed = Vec::new();
+            while let Some(object) = listing.next().await {
+                let object = object?;
+                if object.last_modified < cutoff && !known.contains(object.location.as_ref()) {
+                    doomed.push(object.location);
+                }
+            }
+            for location in doomed {
+                tracing::info!("deleting {location}: no index holds it");
+                match self.chunks.store.delete(&location).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        metrics::ORPHANS.add(deleted as u64);
         Ok(deleted)
     }
 

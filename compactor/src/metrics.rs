@@ -18,6 +18,8 @@ pub static BYTES_IN: Counter = Counter::new("skald_compactor_bytes_merged_total"
 pub static BYTES_OUT: Counter = Counter::new("skald_compactor_bytes_written_total", "Bytes of chunk files written by compaction.");
 /// Objects deleted after their grace period.
 pub static DELETED: Counter = Counter::new("skald_compactor_objects_deleted_total", "Replaced chunk objects deleted after their grace period.");
+/// Objects no index knew, deleted.
+pub static ORPHANS: Counter = Counter::new("skald_compactor_orphans_deleted_total", "Chunk objects no index knew (from writes that never committed), deleted.");
 /// Swaps refused because their inputs changed.
 pub static REFUSED: Counter = Counter::new("skald_compactor_swaps_refused_total", "Compactions whose swap was refused because an input left the index.");
 /// Files dropped or rewritten by retention.
@@ -31,7 +33,7 @@ pub static SECONDS: Histogram = Histogram::new("skald_compactor_run_duration_sec
 pub fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED, &EXPIRED] {
+        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED, &EXPIRED, &ORPHANS] {
             register_counter(c);
         }
         register_gauge(&LAST_SUCCESS);
