@@ -107,6 +107,9 @@ impl Cluster {
                 "--ingester.chunk_idle_period=5s".to_string(),
                 "--ingester.flush_check_period=1s".to_string(),
                 "--limits_config.reject_old_samples=false".to_string(),
+                // Compactions run when the harness asks; replaced files go 10 s later.
+                "--compactor.compaction_interval=0s".to_string(),
+                "--compactor.retention_delete_delay=10s".to_string(),
             ];
             nodes.push(Node { http: *http, dir, args, child: None, paused: false, disk_full: false });
         }

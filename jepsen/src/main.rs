@@ -191,6 +191,7 @@ async fn run(args: Args) -> Result<bool> {
         .map(|r| tokio::spawn(workload::reader(PUSHERS + r, ctx.clone(), all.clone(), args.seed ^ (100 + u64::from(r)), stop_rx.clone())))
         .collect();
     let nemesis = tokio::spawn(nemesis::run(cluster.clone(), ctx.clone(), args.nemesis.clone(), args.seed ^ 0xfa17, stop_rx.clone()));
+    let compactions = tokio::spawn(workload::compactor(ctx.clone(), args.seed ^ 0xc0, stop_rx.clone()));
     tokio::time::sleep(Duration::from_secs(args.time)).await;
     stop.send(true)?;
     let mut ops: Vec<Op> = Vec::new();
@@ -198,7 +199,7 @@ async fn run(args: Args) -> Result<bool> {
         ops.extend(h.await?);
     }
     ops.extend(nemesis.await??);
-    eprintln!("skald-jepsen: load done, healing");
+    eprintln!("skald-jepsen: load done ({} compaction cycles ran), healing", compactions.await?);
     // Heal, wait for every node and shard, then read every stream back.
     cluster.lock().map_err(|_| anyhow::anyhow!("cluster lock poisoned"))?.heal()?;
     cluster::wait_healthy(&ctx.urls, Duration::from_secs(120)).await?;

@@ -157,3 +157,25 @@ fn page_entries(v: &Value) -> Vec<Seen> {
     }
     out
 }
+
+/// Asks a random node to run a compaction cycle every 2 to 5 s until `stop`, so merges,
+/// swaps and deletions of replaced files happen under the faults; answers how many cycles
+/// ran (answers other than 200, such as 409 from a node without the lease, are expected).
+pub async fn compactor(ctx: Arc<Ctx>, seed: u64, mut stop: watch::Receiver<bool>) -> u64 {
+    let mut rng = Rng::new(seed);
+    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build() {
+        Ok(c) => c,
+        Err(_) => return 0,
+    };
+    let mut ran = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(rng.millis(2000, 5000)) => {}
+            _ = stop.changed() => return ran,
+        }
+        let url = format!("{}/compactor/run", ctx.urls[rng.below(ctx.urls.len())]);
+        if client.post(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            ran += 1;
+        }
+    }
+}
