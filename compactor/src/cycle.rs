@@ -22,7 +22,6 @@ const LEASE_WITHOUT_SCHEDULE: Duration = Duration::from_secs(600);
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::Serialize;
-use arrow::array::RecordBatch;
 use store::deletes::{DeleteMatcher, DeleteRequest};
 use store::index::{CompactedFile, FileMeta};
 use store::limits::DeletionMode;
@@ -31,7 +30,7 @@ use store::object::ChunkStore;
 use tokio::sync::watch;
 
 use crate::config::CompactorConfig;
-use crate::merge::{merge, streams_in};
+use crate::merge::{RowFilter, merge, streams_in};
 use crate::plan::{day_of, plan};
 use crate::retention::{RetentionPolicy, Verdict};
 
@@ -199,13 +198,7 @@ impl Compactor {
                 let added = match retention.verdict(f, &g.labels, now_ns) {
                     Verdict::Keep => continue,
                     Verdict::Drop => Vec::new(),
-                    Verdict::Trim(keep) => {
-                        let seq = next(outputs);
-                        let day = day_of(&f.path).unwrap_or("unknown");
-                        let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
-                        let keep_streams = |b: &RecordBatch| streams_in(&keep, b);
-                        merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep_streams), name).await?
-                    }
+                    Verdict::Trim(keep) => self.rewrite(g, f, &|b| streams_in(&keep, b), now, outputs).await?,
                 };
                 let trimmed = !added.is_empty();
                 if self.swap_in(g.shard, &g.tenant, std::slice::from_ref(f), added, now, s).await? {
@@ -234,11 +227,8 @@ impl Compactor {
             let mut changed = false;
             for g in indexed.iter().filter(|g| g.tenant == tenant) {
                 for f in g.files.iter().filter(|f| f.min_ts <= request.end_ns && f.max_ts >= request.start_ns) {
-                    let keep = |b: &RecordBatch| Ok(arrow::compute::not(&self.rules.deletes.deleted(&request, &g.labels, b)?)?);
-                    let seq = next(outputs);
-                    let day = day_of(&f.path).unwrap_or("unknown");
-                    let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
-                    let added = merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(&keep), name).await?;
+                    let deleted = self.rules.deletes.prepare(&request, &g.labels)?;
+                    let added = self.rewrite(g, f, &|b| Ok(arrow::compute::not(&deleted(b)?)?), now, outputs).await?;
                     if added.iter().map(|a| a.meta.rows).sum::<u64>() == f.rows {
                         for a in &added {
                             self.delete(&a.meta.path).await?;
@@ -262,6 +252,14 @@ impl Compactor {
             }
         }
         Ok(indexed)
+    }
+
+    /// Writes `f` (of group `g`) again with only the rows `keep` keeps, as new files.
+    async fn rewrite(&self, g: &IndexedFiles, f: &FileMeta, keep: RowFilter<'_>, now: i64, outputs: &mut usize) -> Result<Vec<CompactedFile>, CompactorError> {
+        let seq = next(outputs);
+        let day = day_of(&f.path).unwrap_or("unknown");
+        let name = |k: usize| output_name(&g.tenant, day, g.shard, now, seq, k);
+        merge(&self.chunks, std::slice::from_ref(f), self.config.target_file_size.0, Some(keep), name).await
     }
 
     /// Swaps `added` in for `removed` and accounts for it in `s`; a refused swap deletes

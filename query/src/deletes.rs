@@ -13,7 +13,7 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::col;
 use store::StoreError;
-use store::deletes::{DeleteMatcher, DeleteRequest};
+use store::deletes::{DeleteMatcher, DeleteRequest, RowTest};
 use store::labels::{Labels, StreamId};
 use store::matcher::{Matcher, matches_all};
 use store::schema::{STREAM_ID, TS};
@@ -71,19 +71,26 @@ pub fn not_deleted(deletes: &[DeleteRequest], streams: &[(StreamId, Labels)]) ->
 #[derive(Debug, Default)]
 pub struct LogqlDeleteMatcher;
 
+fn df_err(e: datafusion::error::DataFusionError) -> StoreError {
+    StoreError::Io(std::io::Error::other(e.to_string()))
+}
+
 impl DeleteMatcher for LogqlDeleteMatcher {
-    fn deleted(&self, request: &DeleteRequest, labels: &BTreeMap<StreamId, Labels>, batch: &RecordBatch) -> Result<BooleanArray, StoreError> {
-        let err = |e: datafusion::error::DataFusionError| StoreError::Io(std::io::Error::other(e.to_string()));
+    fn prepare(&self, request: &DeleteRequest, labels: &BTreeMap<StreamId, Labels>) -> Result<RowTest, StoreError> {
         let streams: Vec<(StreamId, Labels)> = labels.iter().map(|(id, l)| (*id, l.clone())).collect();
-        let Some(expr) = deleted_expr(request, &streams) else { return Ok(BooleanArray::from(vec![false; batch.num_rows()])) };
-        let schema = DFSchema::try_from(batch.schema().as_ref().clone()).map_err(err)?;
-        let physical = create_physical_expr(&expr, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default()).map_err(err)?;
-        let values = physical.evaluate(batch).map_err(err)?.into_array(batch.num_rows()).map_err(err)?;
-        let mask = values
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| StoreError::Io(std::io::Error::other("a delete predicate is not boolean")))?;
-        // A null (never expected: lines are not null) keeps the row.
-        Ok(mask.iter().map(|v| Some(v.unwrap_or(false))).collect())
+        let Some(expr) = deleted_expr(request, &streams) else {
+            return Ok(Box::new(|batch: &RecordBatch| Ok(BooleanArray::from(vec![false; batch.num_rows()]))));
+        };
+        let schema = DFSchema::try_from(store::schema::entry_schema().as_ref().clone()).map_err(df_err)?;
+        let physical = create_physical_expr(&expr, &schema, &ExecutionProps::new(), &PhysicalPlanningContext::default()).map_err(df_err)?;
+        Ok(Box::new(move |batch: &RecordBatch| {
+            let values = physical.evaluate(batch).map_err(df_err)?.into_array(batch.num_rows()).map_err(df_err)?;
+            let mask = values
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .ok_or_else(|| StoreError::Io(std::io::Error::other("a delete predicate is not boolean")))?;
+            // A null (never expected: lines are not null) keeps the row.
+            Ok(mask.iter().map(|v| Some(v.unwrap_or(false))).collect())
+        }))
     }
 }

@@ -79,6 +79,12 @@ impl SmState {
 /// Shared handle to a shard's state, read by queries and the flusher.
 pub type SharedState = Arc<RwLock<SmState>>;
 
+/// The next section of a snapshot after the heads, or its default when the snapshot ends
+/// before it (written before that section existed).
+fn next_section<T: serde::de::DeserializeOwned + Default>(rest: &[u8]) -> Result<(T, &[u8]), io::Error> {
+    if rest.is_empty() { Ok((T::default(), rest)) } else { postcard::take_from_bytes(rest).map_err(invalid) }
+}
+
 /// A snapshot's metadata and its encoded heads.
 type SnapshotParts = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
 
@@ -180,13 +186,12 @@ impl StateMachine {
 
     fn restore(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> Result<(), io::Error> {
         let (saved, rest): (SavedHeads, &[u8]) = postcard::take_from_bytes(data).map_err(invalid)?;
-        // Snapshots written before splits existed end after the heads, those written before
-        // compaction after the shard map.
-        let ((split, map), rest): ((SplitState, ShardMap), &[u8]) = if rest.is_empty() { (Default::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let (retired, rest): (BTreeMap<String, Vec<RetiredFile>>, &[u8]) = if rest.is_empty() { (BTreeMap::new(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let (deletes, rest): (DeleteRequests, &[u8]) = if rest.is_empty() { (DeleteRequests::default(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let (leases, rest): (BTreeMap<String, (u64, i64)>, &[u8]) = if rest.is_empty() { (BTreeMap::new(), rest) } else { postcard::take_from_bytes(rest).map_err(invalid)? };
-        let row_groups = if rest.is_empty() { BTreeMap::new() } else { postcard::from_bytes(rest).map_err(invalid)? };
+        // Older snapshots end early: sections added later are missing, and start empty.
+        let ((split, map), rest): ((SplitState, ShardMap), _) = next_section(rest)?;
+        let (retired, rest) = next_section(rest)?;
+        let (deletes, rest) = next_section(rest)?;
+        let (leases, rest) = next_section(rest)?;
+        let (row_groups, _) = next_section(rest)?;
         let heads = Heads::from_saved(saved, self.config, Instant::now());
         *self.state.write().map_err(poisoned)? =
             SmState { heads, split, map, retired, deletes, leases, row_groups, last: meta.last_log_id, membership: meta.last_membership.clone() };

@@ -11,12 +11,15 @@ use serde::{Deserialize, Serialize};
 use crate::StoreError;
 use crate::labels::{Labels, StreamId};
 
-/// Decides which rows of a chunk batch a delete request removes; implemented by the query
+/// For each row of a chunk batch (entry schema): whether a delete request removes it.
+pub type RowTest = Box<dyn Fn(&RecordBatch) -> Result<BooleanArray, StoreError> + Send + Sync>;
+
+/// Decides which rows of chunk batches a delete request removes; implemented by the query
 /// engine (so queries and the compactor agree), used by the compactor.
 pub trait DeleteMatcher: Send + Sync {
-    /// For each row of `batch` (entry schema), whether `request` deletes it; `labels` has the
-    /// labels of the batch's streams.
-    fn deleted(&self, request: &DeleteRequest, labels: &BTreeMap<StreamId, Labels>, batch: &RecordBatch) -> Result<BooleanArray, StoreError>;
+    /// The row test of `request` for batches of the streams in `labels`, prepared once for
+    /// every batch of a file.
+    fn prepare(&self, request: &DeleteRequest, labels: &BTreeMap<StreamId, Labels>) -> Result<RowTest, StoreError>;
 }
 
 /// One delete request of a tenant.
