@@ -15,14 +15,13 @@ impl Ingester {
 
     /// `tenant`'s delete requests as this node's metadata replica has them.
     pub fn delete_requests_of(&self, tenant: &str) -> Vec<DeleteRequest> {
-        self.replica(META_GROUP).and_then(|m| m.deletes().ok().map(|d| d.of(tenant).to_vec())).unwrap_or_default()
+        self.replica(META_GROUP).and_then(|m| m.with_deletes(|d| d.of(tenant).to_vec())).unwrap_or_default()
     }
 
     /// Every tenant's delete requests as this node's metadata replica has them.
     pub fn all_delete_requests(&self) -> Vec<(String, DeleteRequest)> {
         self.replica(META_GROUP)
-            .and_then(|m| m.deletes().ok())
-            .map(|d| d.tenants.into_iter().flat_map(|(t, reqs)| reqs.into_iter().map(move |r| (t.clone(), r))).collect())
+            .and_then(|m| m.with_deletes(|d| d.tenants.iter().flat_map(|(t, reqs)| reqs.iter().map(|r| (t.clone(), r.clone()))).collect()))
             .unwrap_or_default()
     }
 }

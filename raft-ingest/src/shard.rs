@@ -491,9 +491,10 @@ impl Shard {
             .collect())
     }
 
-    /// The delete requests as applied on this replica (metadata group only).
-    pub fn deletes(&self) -> Result<store::deletes::DeleteRequests, StoreError> {
-        Ok(self.state.read().map_err(|_| StoreError::Io(std::io::Error::other("state lock poisoned")))?.deletes.clone())
+    /// `f` of the delete requests as applied on this replica (metadata group only); `None`
+    /// when the state lock is poisoned.
+    pub fn with_deletes<T>(&self, f: impl FnOnce(&store::deletes::DeleteRequests) -> T) -> Option<T> {
+        self.state.read().ok().map(|s| f(&s.deletes))
     }
 
     /// The group's split state as applied on this replica.
