@@ -1,7 +1,9 @@
 //! `target` (Loki's key and `-target` flag): the roles this process runs, as a
 //! comma-separated list of Loki's role names. The distributor, ingester and querier cannot
 //! be separated yet (a node serves pushes and queries for the shards it holds), so a target
-//! must include them; what it chooses is whether the node runs the compactor.
+//! includes all three or none; the compactor runs beside them or alone (`compactor` or
+//! `backend`: a process that hosts no replica and compacts the cluster it names in
+//! `cluster.seeds`).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,9 +18,11 @@ impl Default for Target {
     }
 }
 
-/// The roles a target turns on besides the ones every process runs.
+/// The roles a target turns on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
+    /// Hosts shard replicas and serves pushes and queries (distributor, ingester, querier).
+    pub ingest: bool,
     /// Runs compaction cycles and serves `POST /compactor/run`.
     pub compactor: bool,
 }
@@ -39,13 +43,14 @@ impl Target {
                 other => return Err(format!("target: unknown role {other:?}; known: all, read, write, backend, distributor, ingester, querier, compactor")),
             }
         }
-        if !(distributor && ingester && querier) {
+        let ingest = distributor && ingester && querier;
+        if !ingest && (distributor || ingester || querier || !compactor) {
             return Err(format!(
-                "target {:?}: every Skald process runs the distributor, ingester and querier (write and read); a target can only leave out the compactor, e.g. target: write,read",
+                "target {:?}: the distributor, ingester and querier (write and read) run together; a target has all three, with or without the compactor (e.g. target: write,read), or only the compactor (target: compactor)",
                 self.0
             ));
         }
-        Ok(Roles { compactor })
+        Ok(Roles { ingest, compactor })
     }
 }
 
@@ -56,12 +61,17 @@ mod tests {
     #[test]
     fn targets_choose_the_compactor() {
         let roles = |t: &str| Target(t.into()).roles();
-        assert_eq!(roles("all"), Ok(Roles { compactor: true }));
-        assert_eq!(roles("write,read"), Ok(Roles { compactor: false }));
-        assert_eq!(roles("write, read, backend"), Ok(Roles { compactor: true }));
-        assert_eq!(roles("distributor,ingester,querier,compactor"), Ok(Roles { compactor: true }));
-        assert!(roles("compactor").unwrap_err().contains("can only leave out the compactor"));
+        let both = Roles { ingest: true, compactor: true };
+        assert_eq!(roles("all"), Ok(both));
+        assert_eq!(roles("write,read"), Ok(Roles { ingest: true, compactor: false }));
+        assert_eq!(roles("write, read, backend"), Ok(both));
+        assert_eq!(roles("distributor,ingester,querier,compactor"), Ok(both));
+        assert_eq!(roles("compactor"), Ok(Roles { ingest: false, compactor: true }));
+        assert_eq!(roles("backend"), Ok(Roles { ingest: false, compactor: true }));
+        assert!(roles("write,compactor").unwrap_err().contains("run together"));
+        assert!(roles("read").unwrap_err().contains("run together"));
+        assert!(roles("").unwrap_err().contains("run together"));
         assert!(roles("all,ruler").unwrap_err().contains("unknown role \"ruler\""));
-        assert_eq!(Target::default().roles(), Ok(Roles { compactor: true }));
+        assert_eq!(Target::default().roles(), Ok(both));
     }
 }

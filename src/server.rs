@@ -1,5 +1,7 @@
-//! Wires the roles into one process: storage, ingester, distributor, querier, and the HTTP
-//! and gRPC listeners, with a graceful shutdown that flushes heads.
+//! Wires the roles into one process: storage, ingester, distributor, querier, compactor,
+//! and the HTTP and gRPC listeners, with a graceful shutdown that flushes heads. A
+//! compactor-only process (`target: compactor`) hosts no replica and serves no pushes or
+//! queries: it compacts the cluster its seeds name and serves the delete API.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,9 +96,11 @@ pub async fn run(config: Config) -> Result<()> {
     let grpc = bind(&config.server.grpc_listen_address, config.server.grpc_listen_port, "server.grpc_listen_address/port").await?;
     let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
     let peer_addr = format!("127.0.0.1:{}", grpc_addr.port());
-    let ingester = Ingester::start(&data_dir, chunk_store, config.ingester.clone(), &config.cluster, &peer_addr)
-        .await
-        .context("starting the ingester")?;
+    let ingester = if roles.ingest {
+        Ingester::start(&data_dir, chunk_store, config.ingester.clone(), &config.cluster, &peer_addr).await.context("starting the ingester")?
+    } else {
+        Ingester::start_without_replicas(&config.cluster, &peer_addr).context("starting the compactor")?
+    };
     let distributor = Arc::new(Distributor::new(ingester.clone(), config.limits_config.clone(), config.auth_enabled));
     let query_state = Arc::new(query::QueryState {
         view: ingester.clone(),
@@ -122,10 +126,11 @@ pub async fn run(config: Config) -> Result<()> {
         stopping: AtomicBool::new(false),
         config_yaml: serde_yaml_ng::to_string(&config).unwrap_or_default(),
     });
+    let serving = |router: Router, on: bool| if on { router } else { Router::new() };
     let app = Router::new()
-        .merge(raft_ingest::http::router(distributor.clone()))
+        .merge(serving(raft_ingest::http::router(distributor.clone()), roles.ingest))
+        .merge(serving(query::router(query_state), roles.ingest))
         .merge(raft_ingest::status::router(ingester.clone()))
-        .merge(query::router(query_state))
         .merge(crate::delete_api::router(delete_api))
         .merge(
             Router::new()
@@ -133,7 +138,7 @@ pub async fn run(config: Config) -> Result<()> {
                 .route("/config", get(show_config))
                 .with_state(ops.clone()),
         )
-        .merge(if roles.compactor { compactor::http::router(compactor.clone()) } else { Router::new() })
+        .merge(serving(compactor::http::router(compactor.clone()), roles.compactor))
         .route("/metrics", get(metrics))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo));
 
@@ -152,7 +157,7 @@ pub async fn run(config: Config) -> Result<()> {
     let mut grpc_stop = stop_rx.clone();
     let grpc_task = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(raft_ingest::grpc::pusher_service(distributor))
+            .add_optional_service(roles.ingest.then(|| raft_ingest::grpc::pusher_service(distributor)))
             .add_service(raft_ingest::transport::RaftServer::new(ingester.groups()).into_service())
             .add_service(raft_ingest::forward::ForwardServer::service(Arc::downgrade(&ingester)))
             .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {

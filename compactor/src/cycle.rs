@@ -33,6 +33,7 @@ use crate::config::CompactorConfig;
 use crate::merge::{RowFilter, merge, streams_in};
 use crate::plan::{day_of, plan};
 use crate::retention::{RetentionPolicy, Verdict};
+use crate::status::History;
 
 /// What the compactor enforces besides merging.
 pub struct Rules {
@@ -82,6 +83,8 @@ pub struct Compactor {
     rules: Rules,
     /// One cycle at a time.
     running: tokio::sync::Mutex<()>,
+    /// What the last cycles and lease answers were, for the status.
+    pub(crate) history: std::sync::Mutex<History>,
 }
 
 fn now_ms() -> i64 {
@@ -104,7 +107,7 @@ impl Compactor {
     /// A compactor over `manifests` whose files live in `chunks`, applying `rules`.
     pub fn new(manifests: Arc<dyn Manifests>, chunks: ChunkStore, config: CompactorConfig, rules: Rules) -> Arc<Compactor> {
         metrics::register();
-        Arc::new(Compactor { manifests, chunks, config, rules, running: tokio::sync::Mutex::new(()) })
+        Arc::new(Compactor { manifests, chunks, config, rules, running: tokio::sync::Mutex::new(()), history: std::sync::Mutex::default() })
     }
 
     /// Runs one cycle now (after any cycle already running) and answers what it did; only
@@ -114,12 +117,14 @@ impl Compactor {
         let every = self.config.compaction_interval.0;
         let ttl = if every.is_zero() { LEASE_WITHOUT_SCHEDULE } else { every * 2 + Duration::from_secs(60) };
         let (holder, mine) = self.manifests.compactor_lease(now_ms(), i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?;
+        self.record(|h| h.lease_holder = Some(holder));
         if !mine {
             return Err(CompactorError::NotHolder(holder));
         }
-        let started = Instant::now();
+        let (started, started_ms) = (Instant::now(), now_ms());
         let result = self.cycle().await;
-        metrics::SECONDS.observe(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::SECONDS.observe(seconds);
         match &result {
             Ok(s) => {
                 metrics::RUNS.inc();
@@ -131,7 +136,23 @@ impl Compactor {
                 tracing::warn!("compaction cycle failed: {e}");
             }
         }
+        let outcome = result.as_ref().map(Clone::clone).map_err(ToString::to_string);
+        self.record(|h| h.finished(started_ms, seconds, outcome));
         result
+    }
+
+    fn record(&self, f: impl FnOnce(&mut History)) {
+        f(&mut self.history.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    /// This compactor's settings.
+    pub fn config(&self) -> &CompactorConfig {
+        &self.config
+    }
+
+    /// Every tenant's files in every shard, as the shards' leaders index them now.
+    pub async fn indexed(&self) -> Result<Vec<IndexedFiles>, CompactorError> {
+        Ok(self.manifests.indexed().await?)
     }
 
     /// Runs a cycle every `compaction_interval` until `stop` (none when it is zero).
@@ -221,7 +242,7 @@ impl Compactor {
     async fn apply_deletes(&self, mut indexed: Vec<IndexedFiles>, now: i64, outputs: &mut usize, s: &mut Summary) -> Result<Vec<IndexedFiles>, CompactorError> {
         let cancel = i64::try_from(self.config.delete_request_cancel_period.0.as_millis()).unwrap_or(i64::MAX);
         let due: Vec<(String, DeleteRequest)> =
-            self.manifests.delete_requests().into_iter().filter(|(_, r)| !r.processed && r.created_at_ms.saturating_add(cancel) <= now).collect();
+            self.manifests.delete_requests().await?.into_iter().filter(|(_, r)| !r.processed && r.created_at_ms.saturating_add(cancel) <= now).collect();
         for (tenant, request) in due {
             let mut done = true;
             let mut changed = false;

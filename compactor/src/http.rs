@@ -1,5 +1,6 @@
 //! `POST /compactor/run`: runs one compaction cycle now, waits for it and answers its
 //! summary as JSON, so operators and tests need not wait for the schedule.
+//! `GET /compactor/status`: the schedule, the last cycle and the backlog as JSON.
 
 use std::sync::Arc;
 
@@ -8,13 +9,20 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use crate::Compactor;
 
 /// The compactor's HTTP routes.
 pub fn router(compactor: Arc<Compactor>) -> Router {
-    Router::new().route("/compactor/run", post(run)).with_state(compactor)
+    Router::new().route("/compactor/run", post(run)).route("/compactor/status", get(status)).with_state(compactor)
+}
+
+async fn status(State(compactor): State<Arc<Compactor>>) -> Response {
+    match compactor.status().await {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("reading the shards' indexes: {e}\n")).into_response(),
+    }
 }
 
 async fn run(State(compactor): State<Arc<Compactor>>) -> Response {

@@ -11,8 +11,9 @@
 //!   merges each planned group and swaps it in through [`store::manifest::Manifests`] (the
 //!   ingest side proposes it to the shard's Raft group; a swap whose inputs changed is
 //!   refused and its output deleted). It also runs the cycles on a schedule.
-//! * [`http`] serves `POST /compactor/run`; [`config`] is the `compactor:` section;
-//!   [`metrics`] counts runs, files and bytes.
+//! * [`http`] serves `POST /compactor/run` and `GET /compactor/status` ([`status`]: the
+//!   last cycle and the backlog); [`config`] is the `compactor:` section; [`metrics`]
+//!   counts runs, files and bytes.
 //!
 //! Design: `docs/design/2026-11-26-compactor.md`.
 
@@ -26,6 +27,7 @@ pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod retention;
+pub mod status;
 
 pub use config::CompactorConfig;
 pub use cycle::{Compactor, Rules, Summary};

@@ -1,6 +1,9 @@
 //! The cluster under test: N `skald` processes on 127.0.0.1, each with its own data
 //! directory and ports, which the harness starts, kills, pauses, resumes and restarts. Every
-//! node reaches every other through the harness's per-link proxies ([`Links`]).
+//! node reaches every other through the harness's per-link proxies ([`Links`]). Beside them
+//! runs the cluster's only compactor, a compactor-only process (`target: compactor`, node
+//! id N+1), which reaches the nodes directly and which the compaction client kills and
+//! restarts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,7 +31,19 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The links between them.
     pub links: Links,
+    /// The compactor-only process.
+    pub compactor: Node,
     bin: PathBuf,
+}
+
+/// The flags that make a node listen on 127.0.0.1 at `http` and `grpc`.
+fn listen(http: u16, grpc: u16) -> Vec<String> {
+    vec![
+        "--server.http_listen_address=127.0.0.1".to_string(),
+        format!("--server.http_listen_port={http}"),
+        "--server.grpc_listen_address=127.0.0.1".to_string(),
+        format!("--server.grpc_listen_port={grpc}"),
+    ]
 }
 
 /// A listener on a free 127.0.0.1 port, held until the node takes the port.
@@ -76,13 +91,24 @@ impl Cluster {
     pub async fn start(bin: &Path, n: usize, dir: &Path, disks: bool) -> Result<Cluster> {
         // Hold the nodes' ports while the proxies bind theirs, so none is handed out twice.
         let held: Vec<(std::net::TcpListener, std::net::TcpListener)> =
-            (0..n).map(|_| Ok((free_listener()?, free_listener()?))).collect::<Result<_>>()?;
+            (0..=n).map(|_| Ok((free_listener()?, free_listener()?))).collect::<Result<_>>()?;
         let ports: Vec<(u16, u16)> = held.iter().map(|(h, g)| Ok((h.local_addr()?.port(), g.local_addr()?.port()))).collect::<Result<_>>()?;
-        let links = Links::start(&ports.iter().map(|(_, g)| *g).collect::<Vec<_>>()).await?;
+        let links = Links::start(&ports[..n].iter().map(|(_, g)| *g).collect::<Vec<_>>()).await?;
         drop(held);
         let mut nodes = Vec::with_capacity(n);
         let shared = dir.join("chunks");
-        for (i, (http, grpc)) in ports.iter().enumerate() {
+        let storage = |dir: &Path| {
+            vec![
+                format!("--common.path_prefix={}", dir.join("data").display()),
+                // The nodes share one chunk directory, as they would share a bucket.
+                format!("--common.storage.filesystem.chunks_directory={}", shared.display()),
+                "--auth_enabled=true".to_string(),
+                // Compactions run when the harness asks; replaced files go 10 s later.
+                "--compactor.compaction_interval=0s".to_string(),
+                "--compactor.retention_delete_delay=10s".to_string(),
+            ]
+        };
+        for (i, (http, grpc)) in ports[..n].iter().enumerate() {
             // This node reaches itself directly and every peer through the link's proxy.
             let seeds: Vec<String> = (0..n)
                 .map(|j| format!("{}@127.0.0.1:{}", j + 1, if j == i { *grpc } else { links.port(i, j).unwrap_or(*grpc) }))
@@ -92,33 +118,56 @@ impl Cluster {
             if disks {
                 crate::disk::mount(&dir.join("data"))?;
             }
-            let args = vec![
-                "--server.http_listen_address=127.0.0.1".to_string(),
-                format!("--server.http_listen_port={http}"),
-                "--server.grpc_listen_address=127.0.0.1".to_string(),
-                format!("--server.grpc_listen_port={grpc}"),
-                format!("--common.path_prefix={}", dir.join("data").display()),
-                // The nodes share one chunk directory, as they would share a bucket.
-                format!("--common.storage.filesystem.chunks_directory={}", shared.display()),
-                "--auth_enabled=true".to_string(),
+            let mut args = listen(*http, *grpc);
+            args.extend(storage(&dir));
+            args.extend([
                 format!("--cluster.node_id={}", i + 1),
                 format!("--cluster.seeds=[{}]", seeds.join(",")),
                 format!("--ingester.shards={n}"),
                 "--ingester.chunk_idle_period=5s".to_string(),
+                // Heads are cut every few seconds, so chunk files pile up for the compactor.
+                "--ingester.chunk_target_size=4096".to_string(),
                 "--ingester.flush_check_period=1s".to_string(),
                 "--limits_config.reject_old_samples=false".to_string(),
-                // Compactions run when the harness asks; replaced files go 10 s later.
-                "--compactor.compaction_interval=0s".to_string(),
-                "--compactor.retention_delete_delay=10s".to_string(),
-            ];
+                // Only the compactor-only process compacts.
+                "--target=write,read".to_string(),
+            ]);
             nodes.push(Node { http: *http, dir, args, child: None, paused: false, disk_full: false });
         }
-        let mut cluster = Cluster { nodes, links, bin: bin.to_path_buf() };
+        let (http, grpc) = ports[n];
+        let dir = dir.join("compactor");
+        std::fs::create_dir_all(&dir)?;
+        let mut args = listen(http, grpc);
+        args.extend(storage(&dir));
+        let seeds: Vec<String> = ports[..n].iter().enumerate().map(|(j, (_, g))| format!("{}@127.0.0.1:{g}", j + 1)).collect();
+        args.extend(["--target=compactor".to_string(), format!("--cluster.node_id={}", n + 1), format!("--cluster.seeds=[{}]", seeds.join(","))]);
+        let compactor = Node { http, dir, args, child: None, paused: false, disk_full: false };
+        let mut cluster = Cluster { nodes, links, compactor, bin: bin.to_path_buf() };
         for i in 0..n {
             cluster.nodes[i].spawn(bin)?;
         }
+        cluster.compactor.spawn(bin)?;
         wait_healthy(&cluster.urls(), Duration::from_secs(90)).await?;
+        wait_healthy(&[cluster.compactor.url()], Duration::from_secs(30)).await?;
         Ok(cluster)
+    }
+
+    /// SIGKILLs the compactor-only process.
+    pub fn kill_compactor(&mut self) -> Result<()> {
+        if let Some(mut child) = self.compactor.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the compactor-only process again (if it is not running).
+    pub fn restart_compactor(&mut self) -> Result<()> {
+        if self.compactor.child.is_none() {
+            let bin = self.bin.clone();
+            self.compactor.spawn(&bin)?;
+        }
+        Ok(())
     }
 
     /// SIGKILLs node `i`.
@@ -184,7 +233,7 @@ impl Cluster {
             }
             self.restart(i)?;
         }
-        Ok(())
+        self.restart_compactor()
     }
 
     /// Positions of the nodes that run and are not paused.
@@ -237,7 +286,7 @@ pub async fn leader_of(client: &reqwest::Client, url: &str, shard: usize) -> Opt
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
+        for node in self.nodes.iter_mut().chain([&mut self.compactor]) {
             if let Some(mut child) = node.child.take() {
                 if node.paused {
                     let _ = signal(child.id(), "CONT");

@@ -1,6 +1,7 @@
 //! `skald-jepsen`: tries to break Skald's promise that an acknowledged push survives any
 //! failure a quorum survives. It starts a real cluster of `skald` processes on 127.0.0.1,
-//! runs concurrent pushers and readers against random nodes while a nemesis injects faults,
+//! runs concurrent pushers and readers against random nodes while a nemesis injects faults
+//! and a client runs compaction cycles (killing the compactor-only process now and then),
 //! heals, reads everything back, and judges the recorded history.
 //!
 //! ```text
@@ -191,7 +192,7 @@ async fn run(args: Args) -> Result<bool> {
         .map(|r| tokio::spawn(workload::reader(PUSHERS + r, ctx.clone(), all.clone(), args.seed ^ (100 + u64::from(r)), stop_rx.clone())))
         .collect();
     let nemesis = tokio::spawn(nemesis::run(cluster.clone(), ctx.clone(), args.nemesis.clone(), args.seed ^ 0xfa17, stop_rx.clone()));
-    let compactions = tokio::spawn(workload::compactor(ctx.clone(), args.seed ^ 0xc0, stop_rx.clone()));
+    let compactions = tokio::spawn(workload::compactor(cluster.clone(), args.seed ^ 0xc0, stop_rx.clone()));
     tokio::time::sleep(Duration::from_secs(args.time)).await;
     stop.send(true)?;
     let mut ops: Vec<Op> = Vec::new();
@@ -199,7 +200,8 @@ async fn run(args: Args) -> Result<bool> {
         ops.extend(h.await?);
     }
     ops.extend(nemesis.await??);
-    eprintln!("skald-jepsen: load done ({} compaction cycles ran), healing", compactions.await?);
+    let (cycles, kills) = compactions.await?;
+    eprintln!("skald-jepsen: load done ({cycles} compaction cycles ran, the compactor process was killed {kills} times), healing");
     // Heal, wait for every node and shard, then read every stream back.
     cluster.lock().map_err(|_| anyhow::anyhow!("cluster lock poisoned"))?.heal()?;
     cluster::wait_healthy(&ctx.urls, Duration::from_secs(120)).await?;

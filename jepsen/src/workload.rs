@@ -2,13 +2,14 @@
 //! streams so that timestamps grow within a stream, and readers that read whole streams
 //! from random nodes. Every operation is recorded with its times and outcome.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::cluster::Cluster;
 use crate::history::{Op, Outcome, Seen, line, parse_line};
 use crate::rng::Rng;
 
@@ -158,23 +159,38 @@ fn page_entries(v: &Value) -> Vec<Seen> {
     out
 }
 
-/// Asks a random node to run a compaction cycle every 2 to 5 s until `stop`, so merges,
-/// swaps and deletions of replaced files happen under the faults; answers how many cycles
-/// ran (answers other than 200, such as 409 from a node without the lease, are expected).
-pub async fn compactor(ctx: Arc<Ctx>, seed: u64, mut stop: watch::Receiver<bool>) -> u64 {
+/// Every 2 to 5 s asks the compactor-only process to run a compaction cycle, so merges,
+/// swaps and deletions of replaced files happen under the faults; every other request is
+/// cut short by SIGKILL after 0 to 1.5 s and the process is started again. Answers the
+/// cycles that ran and the kills.
+pub async fn compactor(cluster: Arc<Mutex<Cluster>>, seed: u64, mut stop: watch::Receiver<bool>) -> (u64, u64) {
     let mut rng = Rng::new(seed);
     let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build() {
         Ok(c) => c,
-        Err(_) => return 0,
+        Err(_) => return (0, 0),
     };
-    let mut ran = 0;
+    let compactor_url = cluster.lock().map(|c| c.compactor.url()).unwrap_or_default();
+    let (mut ran, mut kills) = (0, 0);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(rng.millis(2000, 5000)) => {}
-            _ = stop.changed() => return ran,
+            _ = stop.changed() => return (ran, kills),
         }
-        let url = format!("{}/compactor/run", ctx.urls[rng.below(ctx.urls.len())]);
-        if client.post(url).send().await.is_ok_and(|r| r.status().is_success()) {
+        let request = client.post(format!("{compactor_url}/compactor/run")).send();
+        if rng.below(2) == 0 {
+            let after = rng.millis(0, 1500);
+            tokio::select! {
+                r = request => ran += u64::from(r.is_ok_and(|r| r.status().is_success())),
+                _ = tokio::time::sleep(after) => {}
+            }
+            let mut c = match cluster.lock() {
+                Ok(c) => c,
+                Err(_) => return (ran, kills),
+            };
+            if c.kill_compactor().and_then(|()| c.restart_compactor()).is_ok() {
+                kills += 1;
+            }
+        } else if request.await.is_ok_and(|r| r.status().is_success()) {
             ran += 1;
         }
     }

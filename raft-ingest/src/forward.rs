@@ -131,11 +131,14 @@ pub enum AdminOut {
     Applied(crate::command::ApplyResult),
     /// The node holding a lease after a `meta` lease change.
     Lease(u64),
+    /// Every delete request (`deletes`).
+    Deletes(store::deletes::DeleteRequests),
 }
 
 /// Runs an administrative operation here: `open`/`close` a replica, `map` (this node's
 /// copy); on the shard's leader `move`, `voters`, `split`, `indexed` (its chunk files) and
-/// `propose` (a compaction's command); on the metadata leader `meta`.
+/// `propose` (a compaction's command); on the metadata leader `meta` and `deletes` (every
+/// delete request).
 pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminOut, IngestError> {
     match msg.op.as_str() {
         "open" => ingester.open_replica(msg.shard).await.map(|()| AdminOut::Done),
@@ -145,6 +148,7 @@ pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminO
         "split" => ingester.split_local(msg.shard, msg.at).await.map(AdminOut::Shard),
         "map" => Ok(AdminOut::Map(ingester.local_map())),
         "meta" => ingester.meta_local(decode(&msg.change).map_err(codec)?).await,
+        "deletes" => ingester.deletes_local().map(AdminOut::Deletes),
         "indexed" => ingester.indexed_local(msg.shard).map(AdminOut::Indexed),
         "propose" => ingester.propose_local(msg.shard, decode(&msg.change).map_err(codec)?).await.map(AdminOut::Applied),
         other => Err(IngestError::Layout(format!("unknown replica operation {other:?}"))),

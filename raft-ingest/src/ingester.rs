@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::future::{join_all, try_join_all};
 use store::StoreError;
+use store::deletes::DeleteRequests;
 use store::object::ChunkStore;
 use store::shard::shard_key;
 use store::time::ByteSize;
@@ -82,7 +83,12 @@ pub struct Ingester {
     pub(crate) placement: Placement,
     pub(crate) channels: Channels,
     pub(crate) groups: Groups,
-    pub(crate) open: OpenArgs,
+    /// What opening replicas needs; `None` on a node that hosts none (a compactor-only
+    /// process), which refuses to open one.
+    pub(crate) open: Option<OpenArgs>,
+    /// The delete requests as last fetched from the metadata leader, for a node without a
+    /// metadata replica (refreshed every second by the map loop).
+    pub(crate) deletes_copy: std::sync::RwLock<Arc<DeleteRequests>>,
     /// The last node (id, address) that led each shard without a local replica.
     leader_hints: std::sync::Mutex<BTreeMap<u64, (u64, String)>>,
     /// This node's copy of the shard map.
@@ -143,30 +149,62 @@ impl Ingester {
             Shard::start(data_dir, store.clone(), per_shard.clone(), i, logs.clone(), node)
         }))
         .await?;
-        let shards = std::sync::RwLock::new(local.into_iter().zip(started).collect());
+        let shards = local.into_iter().zip(started).collect();
         let open = OpenArgs { data_dir: data_dir.to_path_buf(), store, config: per_shard, logs };
-        let map = std::sync::RwLock::new(Arc::new(placement.initial_map()));
-        let ingester = Arc::new(Ingester {
-            shards,
-            placement,
-            channels,
-            groups,
-            open,
-            leader_hints: std::sync::Mutex::new(BTreeMap::new()),
-            map,
-            map_wake: tokio::sync::Notify::new(),
-            stopping: AtomicBool::new(false),
-        });
+        let ingester = Ingester::assemble(placement, channels, groups, shards, Some(open));
         if ingester.placement.standalone() {
             // Alone, the map is recorded before the first request, so it is never taken
             // from the placement after a restart.
             ingester.refresh_map().await?;
         }
         tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
-        if let LogStores::Shared(log) = &ingester.open.logs {
+        if let Some(OpenArgs { logs: LogStores::Shared(log), .. }) = &ingester.open {
             tokio::spawn(free_log_loop(Arc::downgrade(&ingester), log.clone()));
         }
         Ok(ingester)
+    }
+
+    /// Starts a node of the cluster `cluster.seeds` names that hosts no replica and never
+    /// will (a compactor-only process): it keeps a copy of the shard map and the delete
+    /// requests, and sends every operation to the leaders of the cluster's groups. Its
+    /// `cluster.node_id` must be unused by the cluster's nodes; it need not be among the
+    /// seeds. Nothing is written to disk.
+    pub fn start_without_replicas(cluster: &ClusterConfig, grpc_addr: &str) -> Result<Arc<Ingester>, IngestError> {
+        metrics::register();
+        let mut seeds = cluster.clone();
+        let own = if cluster.advertise_addr.is_empty() { grpc_addr } else { cluster.advertise_addr.as_str() };
+        if !seeds.seeds.is_empty() && !seeds.seeds.iter().any(|s| s.split_once('@').and_then(|(id, _)| id.trim().parse::<u64>().ok()) == Some(cluster.node_id)) {
+            seeds.seeds.push(format!("{}@{own}", cluster.node_id));
+        }
+        let placement = Placement::new(&seeds, 1, grpc_addr).map_err(IngestError::Layout)?;
+        if placement.standalone() {
+            return Err(IngestError::Layout("a node without replicas (target: compactor) needs cluster.seeds naming the cluster's nodes".into()));
+        }
+        let channels = Channels::with_book(placement.nodes.clone());
+        let ingester = Ingester::assemble(placement, channels, Groups::default(), BTreeMap::new(), None);
+        tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
+        Ok(ingester)
+    }
+
+    fn assemble(placement: Placement, channels: Channels, groups: Groups, shards: BTreeMap<u64, Arc<Shard>>, open: Option<OpenArgs>) -> Arc<Ingester> {
+        let map = std::sync::RwLock::new(Arc::new(placement.initial_map()));
+        Arc::new(Ingester {
+            shards: std::sync::RwLock::new(shards),
+            placement,
+            channels,
+            groups,
+            open,
+            deletes_copy: std::sync::RwLock::default(),
+            leader_hints: std::sync::Mutex::new(BTreeMap::new()),
+            map,
+            map_wake: tokio::sync::Notify::new(),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// True when this node hosts replicas (false for a compactor-only process).
+    pub fn hosts_replicas(&self) -> bool {
+        self.open.is_some()
     }
 
     /// This node's replica of `shard` (or of the metadata group), if it hosts one.

@@ -1,6 +1,7 @@
 //! The ingest side of compaction ([`Manifests`]): the compactor reads every shard's index
 //! from the shard's leader and swaps merged files in through the shard's Raft log, wherever
-//! that leader is; the compactor lease lives in the metadata group.
+//! that leader is; the compactor lease and the delete requests live in the metadata group
+//! and are read from its leader.
 
 use async_trait::async_trait;
 use proto::ingest::ShardAdmin;
@@ -49,6 +50,9 @@ impl Ingester {
 #[async_trait]
 impl Manifests for Ingester {
     async fn indexed(&self) -> Result<Vec<IndexedFiles>, StoreError> {
+        if !self.hosts_replicas() && self.map().version == 0 {
+            return Err(store_err(IngestError::Unavailable("the shard map has not arrived from the cluster yet".into())));
+        }
         let mut out = Vec::new();
         for shard in self.shard_ids() {
             match self.on_leader_admin(shard, ShardAdmin { shard, op: "indexed".into(), ..ShardAdmin::default() }).await.map_err(store_err)? {
@@ -80,8 +84,9 @@ impl Manifests for Ingester {
         self.propose_on_leader(shard, &Command::Forgotten { tenant: tenant.to_string(), paths }).await.map(|_| ())
     }
 
-    fn delete_requests(&self) -> Vec<(String, DeleteRequest)> {
-        self.all_delete_requests()
+    async fn delete_requests(&self) -> Result<Vec<(String, DeleteRequest)>, StoreError> {
+        let all = self.leader_deletes().await.map_err(store_err)?;
+        Ok(all.tenants.into_iter().flat_map(|(t, reqs)| reqs.into_iter().map(move |r| (t.clone(), r))).collect())
     }
 
     async fn delete_processed(&self, tenant: &str, request_id: &str) -> Result<(), StoreError> {

@@ -91,7 +91,10 @@ impl Ingester {
         if self.replica(shard).is_some() {
             return Ok(());
         }
-        hosted::record(&self.open.data_dir.join("raft"), shard, true)?;
+        let Some(open) = &self.open else {
+            return Err(IngestError::Layout(format!("node {} runs only the compactor and hosts no replica", self.placement.node_id)));
+        };
+        hosted::record(&open.data_dir.join("raft"), shard, true)?;
         let node = ShardNode {
             node_id: self.placement.node_id,
             members: Default::default(),
@@ -101,7 +104,7 @@ impl Ingester {
             groups: self.groups.clone(),
         };
         let replica =
-            Shard::start(&self.open.data_dir, self.open.store.clone(), self.open.config.clone(), shard, self.open.logs.clone(), node).await?;
+            Shard::start(&open.data_dir, open.store.clone(), open.config.clone(), shard, open.logs.clone(), node).await?;
         if let Ok(mut shards) = self.shards.write() {
             shards.insert(shard, replica);
         }
@@ -111,7 +114,9 @@ impl Ingester {
     /// Stops hosting `shard` (after the group removed this node); its files stay on disk.
     pub async fn close_replica(&self, shard: u64) -> Result<(), IngestError> {
         let replica: Option<Arc<Shard>> = self.shards.write().ok().and_then(|mut s| s.remove(&shard));
-        hosted::record(&self.open.data_dir.join("raft"), shard, false)?;
+        if let Some(open) = &self.open {
+            hosted::record(&open.data_dir.join("raft"), shard, false)?;
+        }
         self.groups.remove(shard);
         if let Some(r) = replica {
             r.stop().await?;

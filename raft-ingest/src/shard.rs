@@ -491,10 +491,12 @@ impl Shard {
             .collect())
     }
 
-    /// `f` of the delete requests as applied on this replica (metadata group only); `None`
-    /// when the state lock is poisoned.
-    pub fn with_deletes<T>(&self, f: impl FnOnce(&store::deletes::DeleteRequests) -> T) -> Option<T> {
-        self.state.read().ok().map(|s| f(&s.deletes))
+    /// `f` of the delete requests as applied on this replica (metadata group only).
+    pub fn with_deletes<T>(&self, f: impl FnOnce(&store::deletes::DeleteRequests) -> T) -> T {
+        // A poisoned lock still holds the last applied requests; hiding them would bring
+        // deleted lines back.
+        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&state.deletes)
     }
 
     /// The group's split state as applied on this replica.

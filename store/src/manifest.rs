@@ -54,8 +54,8 @@ pub trait Manifests: Send + Sync {
     async fn swap(&self, swap: Swap) -> Result<bool, StoreError>;
     /// Forgets retired files of `tenant` in `shard` whose objects are deleted.
     async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError>;
-    /// Every tenant's delete requests: (tenant, request).
-    fn delete_requests(&self) -> Vec<(String, DeleteRequest)>;
+    /// Every tenant's delete requests as the metadata group has them now: (tenant, request).
+    async fn delete_requests(&self) -> Result<Vec<(String, DeleteRequest)>, StoreError>;
     /// Records that `tenant`'s request `request_id` is done in every chunk file.
     async fn delete_processed(&self, tenant: &str, request_id: &str) -> Result<(), StoreError>;
 }

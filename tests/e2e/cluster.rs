@@ -24,6 +24,11 @@ fn shared_chunks(dir: &TestDir) -> String {
 /// Starts a cluster; the returned directory holds the chunk files all nodes share and must
 /// outlive the nodes.
 fn start_cluster(rf: u64, shards: u64) -> (Vec<Skald>, TestDir) {
+    start_cluster_with(rf, shards, &[])
+}
+
+/// [`start_cluster`] with `extra` flags on every node.
+fn start_cluster_with(rf: u64, shards: u64, extra: &[&str]) -> (Vec<Skald>, TestDir) {
     let chunks = TestDir::new("cluster-chunks");
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
     let seeds: Vec<String> = ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
@@ -41,6 +46,7 @@ fn start_cluster(rf: u64, shards: u64) -> (Vec<Skald>, TestDir) {
                 "--limits_config.discover_service_name=[]".into(),
                 shared_chunks(&chunks),
             ]);
+            args.extend(extra.iter().map(|s| s.to_string()));
             Skald::start_raw(dir, args)
         })
         .collect();
@@ -557,4 +563,95 @@ async fn one_compactor_compacts_every_shard_of_the_cluster() {
     after.sort_by(|a, b| (a.ts, &a.line).cmp(&(b.ts, &b.line)));
     before.sort_by(|a, b| (a.ts, &a.line).cmp(&(b.ts, &b.line)));
     assert_eq!(after.iter().map(|r| (r.ts, &r.line)).collect::<Vec<_>>(), before.iter().map(|r| (r.ts, &r.line)).collect::<Vec<_>>());
+}
+
+/// A process with `target: compactor` hosts no replica: it compacts every shard of the
+/// cluster its seeds name, carries out delete requests filed on any node, and serves no
+/// pushes or queries; the nodes without the compactor role serve no compactor endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compactor_only_process_compacts_the_cluster() {
+    let ingest = ["--target=write,read", "--compactor.retention_enabled=true"];
+    let (nodes, chunks) = start_cluster_with(2, 3, &ingest);
+    let t = base_ts(27);
+    for round in 0..3 {
+        nodes[0].api().push_json(&body(round, t)).await.expect(204, &format!("push {round}"));
+        for n in &nodes {
+            n.api().flush().await;
+        }
+    }
+    let dir = TestDir::new("cluster-compactor");
+    let mut args = base_args(&dir);
+    let seeds: Vec<String> = nodes.iter().enumerate().map(|(i, n)| format!("{}@{}", i + 1, n.grpc)).collect();
+    args.extend([
+        "--target=compactor".to_string(),
+        "--cluster.node_id=4".into(),
+        format!("--cluster.seeds=[{}]", seeds.join(",")),
+        "--compactor.retention_enabled=true".into(),
+        "--compactor.delete_request_cancel_period=1s".into(),
+        "--compactor.compaction_interval=0s".into(),
+        shared_chunks(&chunks),
+    ]);
+    let compactor = Skald::start_raw(dir, args);
+    let api = compactor.api();
+    assert_eq!(nodes[0].api().post("/compactor/run").await.status, 404, "write,read nodes do not compact");
+    let push = api.push_json(&body(9, t)).await;
+    assert_eq!(push.status, 404, "the compactor takes no pushes: {}", push.body);
+    let query = api.get("/loki/api/v1/query_range", &[("query", r#"{job="cluster"}"#.into())]).await;
+    assert_eq!(query.status, 404, "the compactor answers no queries: {}", query.body);
+
+    // A delete request filed on a node reaches the compactor's copy.
+    let start = (t / SEC - 1).to_string();
+    let path = format!("/loki/api/v1/delete?query=%7Bjob%3D%22cluster%22%2Capp%3D%22a3%22%7D&start={start}");
+    nodes[1].api().post(&path).await.expect(204, "POST /loki/api/v1/delete on node 2");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = api.get("/loki/api/v1/delete", &[]).await;
+        listed.expect(200, "GET /loki/api/v1/delete on the compactor");
+        if listed.json().as_array().is_some_and(|a| a.len() == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the request never reached the compactor: {}", listed.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut want: Vec<(i64, String)> = rows_now(&nodes[2].api(), t).await.into_iter().map(|r| (r.ts, r.line)).collect();
+    want.sort();
+    assert_eq!(want.len(), 21, "a3's three lines are hidden at once");
+    assert!(want.iter().all(|(_, l)| !l.contains("stream=3")));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // The compactor needs the map from the cluster before it sees the backlog.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let r = api.get("/compactor/status", &[]).await;
+        if r.status == 200 {
+            break r.json();
+        }
+        assert!(Instant::now() < deadline, "GET /compactor/status on the compactor: {} {}", r.status, r.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((status["backlog"]["groups"].as_u64(), status["backlog"]["files"].as_u64()), (Some(3), Some(9)), "{status}");
+    assert!(status["last_run"].is_null() && status["lease_holder"].is_null(), "{status}");
+    let r = api.post("/compactor/run").await;
+    r.expect(200, "POST /compactor/run on the compactor");
+    let summary = r.json();
+    assert_eq!(summary["files_before"], 9, "three flushes of three shards: {summary}");
+    assert_eq!((summary["groups"].as_u64(), summary["files_after"].as_u64()), (Some(3), Some(3)), "{summary}");
+    assert_eq!(summary["deletes_processed"], 1, "{summary}");
+    let status = api.get("/compactor/status", &[]).await.json();
+    assert_eq!((status["backlog"]["groups"].as_u64(), status["backlog"]["indexed_files"].as_u64()), (Some(0), Some(3)), "{status}");
+    assert_eq!((status["lease_holder"].as_u64(), &status["last_run"]["summary"]), (Some(4), &summary), "{status}");
+    assert!(status["seconds_since_last_success"].as_f64().is_some_and(|s| s < 60.0), "{status}");
+    // It never takes a replica.
+    let moved = nodes[0].api().post(&format!("/cluster/shards/0/move?from=1&to=4&to_addr={}", compactor.grpc)).await;
+    assert_eq!(moved.status, 400, "{}", moved.body);
+    assert!(moved.body.contains("runs only the compactor"), "{}", moved.body);
+    let cluster = api.get("/cluster/status", &[]).await;
+    assert!(cluster.body.contains("\"node_id\":4"), "the compactor is node 4: {}", cluster.body);
+
+    // After compaction and the delete, every node answers the same rows without a3's.
+    for n in &nodes {
+        let mut got: Vec<(i64, String)> = rows_now(&n.api(), t).await.into_iter().map(|r| (r.ts, r.line)).collect();
+        got.sort();
+        assert_eq!(got, want);
+    }
 }

@@ -345,7 +345,11 @@ async fn the_target_decides_whether_a_node_compacts() {
     let mut args = base_args(&dir);
     args.push("--target=compactor".into());
     let (status, _, stderr) = run_expect_exit(&args);
-    assert!(!status.success() && stderr.contains("can only leave out the compactor"), "a compactor-only process is refused: {stderr}");
+    assert!(!status.success() && stderr.contains("needs cluster.seeds"), "a compactor-only process needs a cluster: {stderr}");
+    args.pop();
+    args.push("--target=write".into());
+    let (status, _, stderr) = run_expect_exit(&args);
+    assert!(!status.success() && stderr.contains("run together"), "write without read is refused: {stderr}");
     let s = Skald::start(dir, &["--target=write,read"]);
     assert_eq!(s.api().post("/compactor/run").await.status, 404, "no compactor role, no compactor endpoint");
     s.api().push_json(&json_push(vec![json_stream(&[("job", "t")], vec![jv(now_ns(), "still serves pushes")])])).await.expect(204, "push");
