@@ -100,7 +100,7 @@ pub fn check(history: &[Op]) -> Verdict {
                 keep(&mut v.duplicated, s.id, &mut n_dup);
             }
             let pushed = sent.get(&s.id);
-            if s.tenant != *tenant || pushed.is_some_and(|p| p.tenant != tenant.as_str()) {
+            if s.tenant.as_str() != tenant.as_str() || pushed.is_some_and(|p| p.tenant != tenant.as_str()) {
                 keep(&mut v.foreign, (number, s.id), &mut n_foreign);
             } else {
                 match pushed {

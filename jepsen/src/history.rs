@@ -1,10 +1,56 @@
 //! The recorded history of a run: every push and read the clients made, with their times and
 //! outcomes, and every fault the nemesis injected. Written as JSON lines.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A tenant name, one shared copy per name: reads hold millions of entries, each naming its
+/// tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tenant(Arc<str>);
+
+impl Tenant {
+    /// The shared copy of `name`.
+    pub fn new(name: &str) -> Tenant {
+        static NAMES: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Mutex::default);
+        let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match names.get(name) {
+            Some(n) => Tenant(Arc::clone(n)),
+            None => {
+                let n: Arc<str> = Arc::from(name);
+                names.insert(Arc::clone(&n));
+                Tenant(n)
+            }
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Tenant {
+    fn from(name: &str) -> Tenant {
+        Tenant::new(name)
+    }
+}
+
+impl Serialize for Tenant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tenant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tenant, D::Error> {
+        Ok(Tenant::new(&String::deserialize(d)?))
+    }
+}
 
 /// How an operation ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +72,7 @@ pub struct Seen {
     /// Its timestamp in the result.
     pub ts: i64,
     /// The tenant its line names.
-    pub tenant: String,
+    pub tenant: Tenant,
     /// The stream its line names.
     pub stream: u32,
 }
@@ -118,7 +164,7 @@ pub fn parse_line(line: &str, ts: i64) -> Option<Seen> {
     for part in line.split(' ') {
         match part.split_once('=') {
             Some(("id", v)) => id = v.parse().ok(),
-            Some(("tenant", v)) => tenant = Some(v.to_string()),
+            Some(("tenant", v)) => tenant = Some(Tenant::new(v)),
             Some(("stream", v)) => stream = v.parse().ok(),
             _ => {}
         }

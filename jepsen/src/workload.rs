@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::cluster::Cluster;
-use crate::history::{Op, Outcome, Seen, line, parse_line};
+use crate::history::{Op, Outcome, Seen, Tenant, line, parse_line};
 use crate::rng::Rng;
 
 /// Entries a read asks for per request.
@@ -153,7 +153,7 @@ fn page_entries(v: &Value) -> Vec<Seen> {
             let ts = pair[0].as_str().and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
             let seen = pair[1].as_str().and_then(|l| parse_line(l, ts));
             // A line that does not parse is recorded as id 0, which was never sent.
-            out.push(seen.unwrap_or(Seen { id: 0, ts, tenant: String::new(), stream: 0 }));
+            out.push(seen.unwrap_or(Seen { id: 0, ts, tenant: Tenant::new(""), stream: 0 }));
         }
     }
     out
