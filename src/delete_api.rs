@@ -89,7 +89,7 @@ async fn handle(State(api): State<Arc<DeleteApi>>, method: Method, headers: Head
     let p = params(query, &headers, &body);
     match method {
         Method::POST | Method::PUT => add(&api, &tenant, &p).await,
-        Method::GET => list(&api, &tenant, &p),
+        Method::GET => list(&api, &tenant, &p).await,
         Method::DELETE => cancel(&api, &tenant, &p).await,
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
     }
@@ -139,16 +139,18 @@ async fn add(api: &DeleteApi, tenant: &str, p: &HashMap<String, String>) -> Resp
     }
 }
 
-fn list(api: &DeleteApi, tenant: &str, p: &HashMap<String, String>) -> Response {
+async fn list(api: &DeleteApi, tenant: &str, p: &HashMap<String, String>) -> Response {
     let bound = |k: &str| p.get(k).filter(|s| !s.is_empty()).map(|v| parse_time(v));
     let (start, end) = match (bound("start").transpose(), bound("end").transpose()) {
         (Ok(s), Ok(e)) => (s.unwrap_or(i64::MIN), e.unwrap_or(i64::MAX)),
         (Err(e), _) | (_, Err(e)) => return text(StatusCode::BAD_REQUEST, e),
     };
     let secs = |ns: i64| ns as f64 / 1e9;
-    let out: Vec<serde_json::Value> = api
-        .ingester
-        .delete_requests_of(tenant)
+    let requests = match api.ingester.current_delete_requests_of(tenant).await {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, format!("reading the delete requests: {e}")),
+    };
+    let out: Vec<serde_json::Value> = requests
         .into_iter()
         .filter(|r| r.start_ns <= end && r.end_ns >= start)
         .map(|r| {
@@ -168,7 +170,11 @@ fn list(api: &DeleteApi, tenant: &str, p: &HashMap<String, String>) -> Response 
 async fn cancel(api: &DeleteApi, tenant: &str, p: &HashMap<String, String>) -> Response {
     let Some(id) = p.get("request_id").filter(|s| !s.is_empty()) else { return text(StatusCode::BAD_REQUEST, "request_id not set") };
     let force = p.get("force").is_some_and(|f| f == "true");
-    let Some(request) = api.ingester.delete_requests_of(tenant).into_iter().find(|r| &r.request_id == id) else {
+    let requests = match api.ingester.current_delete_requests_of(tenant).await {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, format!("reading the delete requests: {e}")),
+    };
+    let Some(request) = requests.into_iter().find(|r| &r.request_id == id) else {
         return text(StatusCode::NOT_FOUND, "could not find delete request with given id");
     };
     let deadline = request.created_at_ms.saturating_add(i64::try_from(api.cancel_period.as_millis()).unwrap_or(i64::MAX));

@@ -39,6 +39,12 @@ impl Ingester {
         self.with_deletes(|d| d.tenants.iter().flat_map(|(t, reqs)| reqs.iter().map(|r| (t.clone(), r.clone()))).collect())
     }
 
+    /// `tenant`'s delete requests as the metadata leader has them now (what the delete API
+    /// lists and cancels, so a request filed on any node is seen at once).
+    pub async fn current_delete_requests_of(&self, tenant: &str) -> Result<Vec<DeleteRequest>, IngestError> {
+        Ok(self.leader_deletes().await?.of(tenant).to_vec())
+    }
+
     /// On the metadata leader: every delete request.
     pub(crate) fn deletes_local(&self) -> Result<DeleteRequests, IngestError> {
         let meta = self.replica(META_GROUP).filter(|m| m.is_leader()).ok_or_else(|| {

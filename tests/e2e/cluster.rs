@@ -397,6 +397,7 @@ async fn a_joining_node_takes_its_share() {
             format!("--cluster.join={join}"),
             "--ingester.shards=4".into(),
             "--limits_config.discover_service_name=[]".into(),
+            "--compactor.retention_enabled=true".into(),
             shared_chunks(&chunks),
         ]);
         Skald::start_raw(dir, args)
@@ -430,6 +431,21 @@ async fn a_joining_node_takes_its_share() {
     lines.dedup();
     assert_eq!(n, lines.len(), "no entry twice after the rebalance");
     assert!(n >= 5 * 8, "every entry pushed before the join is there: {n}");
+
+    // The new node holds no metadata replica; it still hides what a delete request names
+    // (from its copy of the requests, fetched every second).
+    let path = format!("/loki/api/v1/delete?query=%7Bjob%3D%22cluster%22%2Capp%3D%22a1%22%7D&start={}", t / SEC - 1);
+    nodes[0].api().post(&path).await.expect(204, "POST /loki/api/v1/delete on node 1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = rows_now(&fourth.api(), t).await;
+        if rows.iter().all(|r| !r.line.contains("stream=1")) {
+            assert_eq!(rows.len(), n - n / 8, "only a1's lines are hidden");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the joined node never hid the deleted lines");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Shard 0 splits while pushes go on through another node: every acknowledged entry is
@@ -599,20 +615,21 @@ async fn a_compactor_only_process_compacts_the_cluster() {
     let query = api.get("/loki/api/v1/query_range", &[("query", r#"{job="cluster"}"#.into())]).await;
     assert_eq!(query.status, 404, "the compactor answers no queries: {}", query.body);
 
-    // A delete request filed on a node reaches the compactor's copy.
+    // A delete request filed on a node is listed by the compactor (read from the metadata
+    // leader).
     let start = (t / SEC - 1).to_string();
     let path = format!("/loki/api/v1/delete?query=%7Bjob%3D%22cluster%22%2Capp%3D%22a3%22%7D&start={start}");
     nodes[1].api().post(&path).await.expect(204, "POST /loki/api/v1/delete on node 2");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed = api.get("/loki/api/v1/delete", &[]).await;
-        listed.expect(200, "GET /loki/api/v1/delete on the compactor");
-        if listed.json().as_array().is_some_and(|a| a.len() == 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the request never reached the compactor: {}", listed.body);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let listed = api.get("/loki/api/v1/delete", &[]).await;
+    listed.expect(200, "GET /loki/api/v1/delete on the compactor");
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1), "the compactor lists it at once: {}", listed.body);
+    // One filed on the compactor goes to the metadata group too, and can be cancelled there.
+    let other = api.post(&path.replace("a3", "a5")).await;
+    other.expect(204, "POST /loki/api/v1/delete on the compactor");
+    let listed = nodes[0].api().get("/loki/api/v1/delete", &[]).await.json();
+    let id = listed.as_array().and_then(|a| a.iter().find(|r| r["query"].as_str().is_some_and(|q| q.contains("a5")))).map(|r| r["request_id"].clone());
+    let id = id.and_then(|v| v.as_str().map(String::from)).unwrap_or_else(|| panic!("node 1 lists the request filed on the compactor: {listed}"));
+    api.delete(&format!("/loki/api/v1/delete?request_id={id}")).await.expect(204, "DELETE /loki/api/v1/delete on the compactor");
     let mut want: Vec<(i64, String)> = rows_now(&nodes[2].api(), t).await.into_iter().map(|r| (r.ts, r.line)).collect();
     want.sort();
     assert_eq!(want.len(), 21, "a3's three lines are hidden at once");
