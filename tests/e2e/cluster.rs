@@ -658,6 +658,29 @@ async fn a_compactor_only_process_compacts_the_cluster() {
     assert_eq!((status["backlog"]["groups"].as_u64(), status["backlog"]["indexed_files"].as_u64()), (Some(0), Some(3)), "{status}");
     assert_eq!((status["lease_holder"].as_u64(), &status["last_run"]["summary"]), (Some(4), &summary), "{status}");
     assert!(status["seconds_since_last_success"].as_f64().is_some_and(|s| s < 60.0), "{status}");
+    // A second compactor with a node's id is refused: it would share that node's lease.
+    let dir = TestDir::new("cluster-compactor-dup");
+    let mut args = base_args(&dir);
+    args.extend([
+        "--target=compactor".to_string(),
+        "--cluster.node_id=2".into(),
+        format!("--cluster.seeds=[{}]", seeds.join(",")),
+        "--compactor.compaction_interval=0s".into(),
+        shared_chunks(&chunks),
+    ]);
+    let twin = Skald::start_raw(dir, args);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = twin.api().post("/compactor/run").await;
+        if r.body.contains("needs an id no node uses") {
+            assert_eq!(r.status, 500, "{}", r.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "a compactor with node 2's id: {} {}", r.status, r.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(twin);
+
     // It never takes a replica.
     let moved = nodes[0].api().post(&format!("/cluster/shards/0/move?from=1&to=4&to_addr={}", compactor.grpc)).await;
     assert_eq!(moved.status, 400, "{}", moved.body);
