@@ -218,6 +218,7 @@ pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> R
     })?;
     config.limits_config.validate().map_err(anyhow::Error::msg)?;
     config.ingester.validate().map_err(anyhow::Error::msg)?;
+    config.compactor.validate().map_err(anyhow::Error::msg)?;
     config.target.roles().map_err(anyhow::Error::msg)?;
     check_cluster_storage(&config)?;
     Ok(config)

@@ -165,6 +165,7 @@ pub async fn run(config: Config) -> Result<()> {
             }),
     );
     if roles.compactor {
+        compactor.spawn_lease(stop_rx.clone());
         compactor.spawn_schedule(stop_rx.clone());
     }
     crate::retention::spawn_reload(
@@ -186,6 +187,9 @@ pub async fn run(config: Config) -> Result<()> {
     ops.stopping.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = http_task.await;
+    if roles.compactor {
+        compactor.release_lease().await;
+    }
     let _ = grpc_task.await;
     ingester.shutdown().await.context("flushing heads on shutdown")?;
     tracing::info!("shutdown complete");

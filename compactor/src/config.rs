@@ -22,6 +22,10 @@ pub struct CompactorConfig {
     /// How long a delete request can be cancelled; the compactor removes its lines from
     /// chunk files only after that (Loki key; default 24h).
     pub delete_request_cancel_period: ConfigDuration,
+    /// How long the compactor lease lasts unless renewed (default 1m). Every node running
+    /// the compactor renews it, or tries to take it, every quarter of this, so another
+    /// compactor takes over about this long after the holder stops.
+    pub lease_duration: ConfigDuration,
     /// Accepted for Loki configs and unused: Skald's compactor keeps no local files (Loki
     /// key).
     pub working_directory: String,
@@ -38,8 +42,19 @@ impl Default for CompactorConfig {
             target_file_size: ByteSize(128 << 20),
             retention_enabled: false,
             delete_request_cancel_period: ConfigDuration::secs(24 * 3600),
+            lease_duration: ConfigDuration::secs(60),
             working_directory: String::new(),
             delete_request_store: String::new(),
         }
+    }
+}
+
+impl CompactorConfig {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_duration.0.is_zero() {
+            return Err("compactor.lease_duration must be more than 0s".into());
+        }
+        Ok(())
     }
 }

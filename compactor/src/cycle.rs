@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 /// is still on its way to being committed can lose its file.
 pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
-/// How long the compactor lease lasts when cycles run only on request.
-const LEASE_WITHOUT_SCHEDULE: Duration = Duration::from_secs(600);
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -114,10 +112,7 @@ impl Compactor {
     /// the holder of the cluster's compactor lease runs one ([`CompactorError::NotHolder`]).
     pub async fn run_once(&self) -> Result<Summary, CompactorError> {
         let _one = self.running.lock().await;
-        let every = self.config.compaction_interval.0;
-        let ttl = if every.is_zero() { LEASE_WITHOUT_SCHEDULE } else { every * 2 + Duration::from_secs(60) };
-        let (holder, mine) = self.manifests.compactor_lease(now_ms(), i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?;
-        self.record(|h| h.lease_holder = Some(holder));
+        let (holder, mine) = self.take_lease().await?;
         if !mine {
             return Err(CompactorError::NotHolder(holder));
         }
@@ -139,6 +134,43 @@ impl Compactor {
         let outcome = result.as_ref().map(Clone::clone).map_err(ToString::to_string);
         self.record(|h| h.finished(started_ms, seconds, outcome));
         result
+    }
+
+    /// Takes or renews the cluster's compactor lease for `compactor.lease_duration`;
+    /// answers the holder and whether it is this node.
+    async fn take_lease(&self) -> Result<(u64, bool), CompactorError> {
+        let ttl = i64::try_from(self.config.lease_duration.0.as_millis()).unwrap_or(i64::MAX);
+        let (holder, mine) = self.manifests.compactor_lease(now_ms(), ttl).await?;
+        self.record(|h| h.lease_holder = Some(holder));
+        Ok((holder, mine))
+    }
+
+    /// Renews the lease, or tries to take it, every quarter of `compactor.lease_duration`
+    /// until `stop`, so the holder keeps it through long cycles and another compactor
+    /// takes over soon after the holder stops.
+    pub fn spawn_lease(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let every = (self.config.lease_duration.0 / 4).max(Duration::from_millis(100));
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = me.take_lease().await {
+                    tracing::debug!("compactor lease: {e}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    /// Gives the lease up if this node holds it (on shutdown), so another compactor can
+    /// take it at once; waits at most two seconds.
+    pub async fn release_lease(&self) {
+        let release = self.manifests.compactor_lease(now_ms(), 0);
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), release).await {
+            tracing::debug!("releasing the compactor lease: {e}");
+        }
     }
 
     fn record(&self, f: impl FnOnce(&mut History)) {

@@ -566,14 +566,27 @@ async fn one_compactor_compacts_every_shard_of_the_cluster() {
     }
     let before = rows_now(&nodes[2].api(), t).await;
     assert_eq!(before.len(), 24);
-    let r = nodes[0].api().post("/compactor/run").await;
-    r.expect(200, "POST /compactor/run on node 1");
+    // Every node tries to take the lease from the start; all name the same holder.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let holder = loop {
+        let mut seen = Vec::new();
+        for n in &nodes {
+            seen.push(n.api().get("/compactor/status", &[]).await.json()["lease_holder"].as_u64());
+        }
+        if let Some(h) = seen[0].filter(|_| seen.iter().all(|s| *s == seen[0])) {
+            break h as usize;
+        }
+        assert!(Instant::now() < deadline, "the nodes never agreed on a lease holder: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let r = nodes[holder - 1].api().post("/compactor/run").await;
+    r.expect(200, "POST /compactor/run on the lease holder");
     let summary = r.json();
-    assert_eq!(summary["files_before"], 9, "three flushes of three shards, including the one node 1 does not hold: {summary}");
+    assert_eq!(summary["files_before"], 9, "three flushes of three shards, including the one the holder does not hold: {summary}");
     assert_eq!((summary["groups"].as_u64(), summary["files_after"].as_u64()), (Some(3), Some(3)), "{summary}");
-    let other = nodes[1].api().post("/compactor/run").await;
+    let other = nodes[holder % 3].api().post("/compactor/run").await;
     assert_eq!(other.status, 409, "the lease keeps a second compactor out: {}", other.body);
-    assert!(other.body.contains("node 1 holds the compactor lease"), "{}", other.body);
+    assert!(other.body.contains(&format!("node {holder} holds the compactor lease")), "{}", other.body);
     let mut after = rows_now(&nodes[2].api(), t).await;
     let mut before = before;
     after.sort_by(|a, b| (a.ts, &a.line).cmp(&(b.ts, &b.line)));
@@ -595,19 +608,23 @@ async fn a_compactor_only_process_compacts_the_cluster() {
             n.api().flush().await;
         }
     }
-    let dir = TestDir::new("cluster-compactor");
-    let mut args = base_args(&dir);
     let seeds: Vec<String> = nodes.iter().enumerate().map(|(i, n)| format!("{}@{}", i + 1, n.grpc)).collect();
-    args.extend([
-        "--target=compactor".to_string(),
-        "--cluster.node_id=4".into(),
-        format!("--cluster.seeds=[{}]", seeds.join(",")),
-        "--compactor.retention_enabled=true".into(),
-        "--compactor.delete_request_cancel_period=1s".into(),
-        "--compactor.compaction_interval=0s".into(),
-        shared_chunks(&chunks),
-    ]);
-    let compactor = Skald::start_raw(dir, args);
+    let start_compactor = |name: &str, id: u64, lease: &str| {
+        let dir = TestDir::new(name);
+        let mut args = base_args(&dir);
+        args.extend([
+            "--target=compactor".to_string(),
+            format!("--cluster.node_id={id}"),
+            format!("--cluster.seeds=[{}]", seeds.join(",")),
+            "--compactor.retention_enabled=true".into(),
+            "--compactor.delete_request_cancel_period=1s".into(),
+            "--compactor.compaction_interval=0s".into(),
+            format!("--compactor.lease_duration={lease}"),
+            shared_chunks(&chunks),
+        ]);
+        Skald::start_raw(dir, args)
+    };
+    let compactor = start_compactor("cluster-compactor", 4, "2s");
     let api = compactor.api();
     assert_eq!(nodes[0].api().post("/compactor/run").await.status, 404, "write,read nodes do not compact");
     let push = api.push_json(&body(9, t)).await;
@@ -647,7 +664,7 @@ async fn a_compactor_only_process_compacts_the_cluster() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!((status["backlog"]["groups"].as_u64(), status["backlog"]["files"].as_u64()), (Some(3), Some(9)), "{status}");
-    assert!(status["last_run"].is_null() && status["lease_holder"].is_null(), "{status}");
+    assert!(status["last_run"].is_null(), "{status}");
     let r = api.post("/compactor/run").await;
     r.expect(200, "POST /compactor/run on the compactor");
     let summary = r.json();
@@ -659,16 +676,7 @@ async fn a_compactor_only_process_compacts_the_cluster() {
     assert_eq!((status["lease_holder"].as_u64(), &status["last_run"]["summary"]), (Some(4), &summary), "{status}");
     assert!(status["seconds_since_last_success"].as_f64().is_some_and(|s| s < 60.0), "{status}");
     // A second compactor with a node's id is refused: it would share that node's lease.
-    let dir = TestDir::new("cluster-compactor-dup");
-    let mut args = base_args(&dir);
-    args.extend([
-        "--target=compactor".to_string(),
-        "--cluster.node_id=2".into(),
-        format!("--cluster.seeds=[{}]", seeds.join(",")),
-        "--compactor.compaction_interval=0s".into(),
-        shared_chunks(&chunks),
-    ]);
-    let twin = Skald::start_raw(dir, args);
+    let twin = start_compactor("cluster-compactor-dup", 2, "2s");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = twin.api().post("/compactor/run").await;
@@ -694,4 +702,32 @@ async fn a_compactor_only_process_compacts_the_cluster() {
         got.sort();
         assert_eq!(got, want);
     }
+
+    // A standby compactor takes over once the killed holder's lease (2 s) ran out...
+    let mut standby = start_compactor("cluster-compactor-standby", 5, "60s");
+    let refused_while = |api: Api, holder: u64| async move {
+        let refused = api.post("/compactor/run").await;
+        assert_eq!(refused.status, 409, "{}", refused.body);
+        assert!(refused.body.contains(&format!("node {holder} holds the compactor lease")), "{}", refused.body);
+    };
+    refused_while(standby.api(), 4).await;
+    drop(compactor);
+    let wait_for_run = |api: Api, limit: Duration| async move {
+        let since = Instant::now();
+        loop {
+            let r = api.post("/compactor/run").await;
+            if r.status == 200 {
+                return;
+            }
+            assert!(since.elapsed() < limit, "the standby never took over: {} {}", r.status, r.body);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    wait_for_run(standby.api(), Duration::from_secs(15)).await;
+    assert_eq!(standby.api().get("/compactor/status", &[]).await.json()["lease_holder"], 5);
+    // ...and at once when the holder stops gracefully (well before its 60 s lease ends).
+    let third = start_compactor("cluster-compactor-third", 6, "2s");
+    refused_while(third.api(), 5).await;
+    assert!(standby.sigterm().success());
+    wait_for_run(third.api(), Duration::from_secs(30)).await;
 }

@@ -43,6 +43,10 @@ fn unknown_keys_are_fatal() {
     let mut args = base_args(&dir);
     args.push("--limits_config.max_label_names_per_series=lots".into());
     assert_fails_naming(args, "max_label_names_per_series", "bad value as a flag");
+    // A value that parses but makes no sense names the key.
+    let mut args = base_args(&dir);
+    args.push("--compactor.lease_duration=0s".into());
+    assert_fails_naming(args, "compactor.lease_duration", "a lease of no time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
