@@ -1,9 +1,9 @@
 //! The cluster under test: N `skald` processes on 127.0.0.1, each with its own data
 //! directory and ports, which the harness starts, kills, pauses, resumes and restarts. Every
 //! node reaches every other through the harness's per-link proxies ([`Links`]). Beside them
-//! runs the cluster's only compactor, a compactor-only process (`target: compactor`, node
-//! id N+1), which reaches the nodes directly and which the compaction client kills and
-//! restarts.
+//! run the cluster's compactors: two compactor-only processes (`target: compactor`, node
+//! ids N+1 and N+2, sharing a 4 s lease), which reach the nodes directly and which the
+//! compaction client kills, pauses and restarts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,10 +31,28 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The links between them.
     pub links: Links,
-    /// The compactor-only process.
-    pub compactor: Node,
+    /// The compactor-only processes (node ids N+1 and N+2), which share one lease.
+    pub compactors: Vec<Node>,
     bin: PathBuf,
 }
+
+/// One process of the run: a cluster node or a compactor, by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proc {
+    /// Cluster node (node id - 1).
+    Node(usize),
+    /// Compactor-only process.
+    Compactor(usize),
+}
+
+impl From<usize> for Proc {
+    fn from(i: usize) -> Proc {
+        Proc::Node(i)
+    }
+}
+
+/// Compactor-only processes the harness runs.
+pub const COMPACTORS: usize = 2;
 
 /// The flags that make a node listen on 127.0.0.1 at `http` and `grpc`.
 fn listen(http: u16, grpc: u16) -> Vec<String> {
@@ -91,7 +109,7 @@ impl Cluster {
     pub async fn start(bin: &Path, n: usize, dir: &Path, disks: bool) -> Result<Cluster> {
         // Hold the nodes' ports while the proxies bind theirs, so none is handed out twice.
         let held: Vec<(std::net::TcpListener, std::net::TcpListener)> =
-            (0..=n).map(|_| Ok((free_listener()?, free_listener()?))).collect::<Result<_>>()?;
+            (0..n + COMPACTORS).map(|_| Ok((free_listener()?, free_listener()?))).collect::<Result<_>>()?;
         let ports: Vec<(u16, u16)> = held.iter().map(|(h, g)| Ok((h.local_addr()?.port(), g.local_addr()?.port()))).collect::<Result<_>>()?;
         let links = Links::start(&ports[..n].iter().map(|(_, g)| *g).collect::<Vec<_>>()).await?;
         drop(held);
@@ -134,76 +152,77 @@ impl Cluster {
             ]);
             nodes.push(Node { http: *http, dir, args, child: None, paused: false, disk_full: false });
         }
-        let (http, grpc) = ports[n];
-        let dir = dir.join("compactor");
-        std::fs::create_dir_all(&dir)?;
-        let mut args = listen(http, grpc);
-        args.extend(storage(&dir));
         let seeds: Vec<String> = ports[..n].iter().enumerate().map(|(j, (_, g))| format!("{}@127.0.0.1:{g}", j + 1)).collect();
-        args.extend(["--target=compactor".to_string(), format!("--cluster.node_id={}", n + 1), format!("--cluster.seeds=[{}]", seeds.join(","))]);
-        let compactor = Node { http, dir, args, child: None, paused: false, disk_full: false };
-        let mut cluster = Cluster { nodes, links, compactor, bin: bin.to_path_buf() };
-        for i in 0..n {
-            cluster.nodes[i].spawn(bin)?;
+        let mut compactors = Vec::with_capacity(COMPACTORS);
+        for (k, (http, grpc)) in ports[n..].iter().enumerate() {
+            let dir = dir.join(format!("compactor-{}", k + 1));
+            std::fs::create_dir_all(&dir)?;
+            let mut args = listen(*http, *grpc);
+            args.extend(storage(&dir));
+            args.extend([
+                "--target=compactor".to_string(),
+                format!("--cluster.node_id={}", n + k + 1),
+                format!("--cluster.seeds=[{}]", seeds.join(",")),
+                // Short, so a paused holder loses it and both compactors act at once.
+                "--compactor.lease_duration=4s".to_string(),
+            ]);
+            compactors.push(Node { http: *http, dir, args, child: None, paused: false, disk_full: false });
         }
-        cluster.compactor.spawn(bin)?;
+        let mut cluster = Cluster { nodes, links, compactors, bin: bin.to_path_buf() };
+        for node in cluster.nodes.iter_mut().chain(cluster.compactors.iter_mut()) {
+            node.spawn(bin)?;
+        }
         wait_healthy(&cluster.urls(), Duration::from_secs(90)).await?;
-        wait_healthy(&[cluster.compactor.url()], Duration::from_secs(30)).await?;
+        let compactor_urls: Vec<String> = cluster.compactors.iter().map(Node::url).collect();
+        wait_healthy(&compactor_urls, Duration::from_secs(30)).await?;
         Ok(cluster)
     }
 
-    /// SIGKILLs the compactor-only process.
-    pub fn kill_compactor(&mut self) -> Result<()> {
-        if let Some(mut child) = self.compactor.child.take() {
+    fn node(&mut self, p: Proc) -> &mut Node {
+        match p {
+            Proc::Node(i) => &mut self.nodes[i],
+            Proc::Compactor(i) => &mut self.compactors[i],
+        }
+    }
+
+    /// SIGKILLs a process.
+    pub fn kill(&mut self, p: impl Into<Proc>) -> Result<()> {
+        let node = self.node(p.into());
+        if let Some(mut child) = node.child.take() {
             child.kill()?;
             child.wait()?;
         }
+        node.paused = false;
         Ok(())
     }
 
-    /// Starts the compactor-only process again (if it is not running).
-    pub fn restart_compactor(&mut self) -> Result<()> {
-        if self.compactor.child.is_none() {
-            let bin = self.bin.clone();
-            self.compactor.spawn(&bin)?;
+    /// Starts a process again on its data (if it is not running).
+    pub fn restart(&mut self, p: impl Into<Proc>) -> Result<()> {
+        let bin = self.bin.clone();
+        let node = self.node(p.into());
+        if node.child.is_none() {
+            node.spawn(&bin)?;
         }
         Ok(())
     }
 
-    /// SIGKILLs node `i`.
-    pub fn kill(&mut self, i: usize) -> Result<()> {
-        if let Some(mut child) = self.nodes[i].child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        self.nodes[i].paused = false;
-        Ok(())
-    }
-
-    /// Starts node `i` again on its data (if it is not running).
-    pub fn restart(&mut self, i: usize) -> Result<()> {
-        if self.nodes[i].child.is_none() {
-            let bin = self.bin.clone();
-            self.nodes[i].spawn(&bin)?;
-        }
-        Ok(())
-    }
-
-    /// SIGSTOPs node `i`.
-    pub fn pause(&mut self, i: usize) -> Result<()> {
-        if let Some(child) = &self.nodes[i].child {
+    /// SIGSTOPs a process.
+    pub fn pause(&mut self, p: impl Into<Proc>) -> Result<()> {
+        let node = self.node(p.into());
+        if let Some(child) = &node.child {
             signal(child.id(), "STOP")?;
-            self.nodes[i].paused = true;
+            node.paused = true;
         }
         Ok(())
     }
 
-    /// SIGCONTs node `i`.
-    pub fn resume(&mut self, i: usize) -> Result<()> {
-        if let Some(child) = &self.nodes[i].child {
+    /// SIGCONTs a process.
+    pub fn resume(&mut self, p: impl Into<Proc>) -> Result<()> {
+        let node = self.node(p.into());
+        if let Some(child) = &node.child {
             signal(child.id(), "CONT")?;
         }
-        self.nodes[i].paused = false;
+        node.paused = false;
         Ok(())
     }
 
@@ -221,19 +240,23 @@ impl Cluster {
         Ok(())
     }
 
-    /// Restores every link and disk, resumes every paused node and restarts every killed one.
+    /// Restores every link and disk, resumes every paused process and restarts every killed
+    /// one.
     pub fn heal(&mut self) -> Result<()> {
         self.links.heal();
         for i in 0..self.nodes.len() {
             if self.nodes[i].disk_full {
                 self.free_disk(i)?;
             }
-            if self.nodes[i].paused {
-                self.resume(i)?;
-            }
-            self.restart(i)?;
         }
-        self.restart_compactor()
+        let all = (0..self.nodes.len()).map(Proc::Node).chain((0..self.compactors.len()).map(Proc::Compactor));
+        for p in all.collect::<Vec<_>>() {
+            if self.node(p).paused {
+                self.resume(p)?;
+            }
+            self.restart(p)?;
+        }
+        Ok(())
     }
 
     /// Positions of the nodes that run and are not paused.
@@ -286,7 +309,7 @@ pub async fn leader_of(client: &reqwest::Client, url: &str, shard: usize) -> Opt
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for node in self.nodes.iter_mut().chain([&mut self.compactor]) {
+        for node in self.nodes.iter_mut().chain(self.compactors.iter_mut()) {
             if let Some(mut child) = node.child.take() {
                 if node.paused {
                     let _ = signal(child.id(), "CONT");

@@ -1,7 +1,7 @@
 //! `skald-jepsen`: tries to break Skald's promise that an acknowledged push survives any
 //! failure a quorum survives. It starts a real cluster of `skald` processes on 127.0.0.1,
 //! runs concurrent pushers and readers against random nodes while a nemesis injects faults
-//! and a client runs compaction cycles (killing the compactor-only process now and then),
+//! and a client runs compaction cycles on two compactor-only processes it kills and pauses,
 //! heals, reads everything back, and judges the recorded history.
 //!
 //! ```text
@@ -200,8 +200,11 @@ async fn run(args: Args) -> Result<bool> {
         ops.extend(h.await?);
     }
     ops.extend(nemesis.await??);
-    let (cycles, kills) = compactions.await?;
-    eprintln!("skald-jepsen: load done ({cycles} compaction cycles ran, the compactor process was killed {kills} times), healing");
+    let c = compactions.await?;
+    eprintln!(
+        "skald-jepsen: load done ({} compaction cycles ran, {} refused by the lease; compactors killed {} and paused {} times), healing",
+        c.cycles, c.refused, c.kills, c.pauses
+    );
     // Heal, wait for every node and shard, then read every stream back.
     cluster.lock().map_err(|_| anyhow::anyhow!("cluster lock poisoned"))?.heal()?;
     cluster::wait_healthy(&ctx.urls, Duration::from_secs(120)).await?;

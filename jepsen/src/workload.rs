@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Proc};
 use crate::history::{Op, Outcome, Seen, Tenant, line, parse_line};
 use crate::rng::Rng;
 
@@ -159,39 +159,76 @@ fn page_entries(v: &Value) -> Vec<Seen> {
     out
 }
 
-/// Every 2 to 5 s asks the compactor-only process to run a compaction cycle, so merges,
-/// swaps and deletions of replaced files happen under the faults; every other request is
-/// cut short by SIGKILL after 0 to 1.5 s and the process is started again. Answers the
-/// cycles that ran and the kills.
-pub async fn compactor(cluster: Arc<Mutex<Cluster>>, seed: u64, mut stop: watch::Receiver<bool>) -> (u64, u64) {
+/// What the compaction client did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CompactionLoad {
+    /// Cycles that ran to the end (answered 200).
+    pub cycles: u64,
+    /// Requests answered 409 (the other compactor held the lease).
+    pub refused: u64,
+    /// Compactors killed during a request.
+    pub kills: u64,
+    /// Compactors paused during a request.
+    pub pauses: u64,
+}
+
+/// Every 1 to 3 s asks one of the compactor-only processes, at random, for a compaction
+/// cycle, without waiting for the answer (a paused process must not hold the client up).
+/// One request in four is cut short by a SIGKILL after 0 to 1.5 s (the process is started
+/// again at once) and one in four by a SIGSTOP of 3 to 8 s after 0 to 0.3 s: longer than the 4 s lease, so
+/// the other compactor may take the lease and run while the paused one is mid-cycle, and
+/// the conditional swaps must keep both acting at once safe.
+pub async fn compactor(cluster: Arc<Mutex<Cluster>>, seed: u64, mut stop: watch::Receiver<bool>) -> CompactionLoad {
     let mut rng = Rng::new(seed);
-    let client = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build() {
+    let mut load = CompactionLoad::default();
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(60)).build() {
         Ok(c) => c,
-        Err(_) => return (0, 0),
+        Err(_) => return load,
     };
-    let compactor_url = cluster.lock().map(|c| c.compactor.url()).unwrap_or_default();
-    let (mut ran, mut kills) = (0, 0);
+    let urls: Vec<String> = cluster.lock().map(|c| c.compactors.iter().map(|n| n.url()).collect()).unwrap_or_default();
+    let mut paused_until = vec![Instant::now(); urls.len()];
+    let mut requests = Vec::new();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(rng.millis(2000, 5000)) => {}
-            _ = stop.changed() => return (ran, kills),
+            _ = tokio::time::sleep(rng.millis(1000, 3000)) => {}
+            _ = stop.changed() => break,
         }
-        let request = client.post(format!("{compactor_url}/compactor/run")).send();
-        if rng.below(2) == 0 {
-            let after = rng.millis(0, 1500);
-            tokio::select! {
-                r = request => ran += u64::from(r.is_ok_and(|r| r.status().is_success())),
-                _ = tokio::time::sleep(after) => {}
+        let k = rng.below(urls.len());
+        if paused_until[k] > Instant::now() {
+            continue;
+        }
+        let request = client.post(format!("{}/compactor/run", urls[k])).send();
+        requests.push(tokio::spawn(async move { request.await.map(|r| r.status().as_u16()).unwrap_or(0) }));
+        let fault = rng.below(4);
+        if fault >= 2 {
+            continue;
+        }
+        // A pause lands early, while the cycle still merges.
+        tokio::time::sleep(if fault == 0 { rng.millis(0, 1500) } else { rng.millis(0, 300) }).await;
+        let Ok(mut c) = cluster.lock() else { break };
+        if fault == 0 {
+            if c.kill(Proc::Compactor(k)).and_then(|()| c.restart(Proc::Compactor(k))).is_ok() {
+                load.kills += 1;
             }
-            let mut c = match cluster.lock() {
-                Ok(c) => c,
-                Err(_) => return (ran, kills),
-            };
-            if c.kill_compactor().and_then(|()| c.restart_compactor()).is_ok() {
-                kills += 1;
-            }
-        } else if request.await.is_ok_and(|r| r.status().is_success()) {
-            ran += 1;
+        } else if c.pause(Proc::Compactor(k)).is_ok() {
+            load.pauses += 1;
+            let pause = rng.millis(3000, 8000);
+            paused_until[k] = Instant::now() + pause;
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(pause).await;
+                if let Ok(mut c) = cluster.lock() {
+                    let _ = c.resume(Proc::Compactor(k));
+                }
+            });
         }
     }
+    for r in requests {
+        match r.await {
+            Ok(200) => load.cycles += 1,
+            Ok(409) => load.refused += 1,
+            _ => {}
+        }
+    }
+    load
 }
