@@ -27,8 +27,13 @@
 //! * The flusher (in [`ingester`]) writes heads to Parquet via `store::chunk`, proposes
 //!   `Flushed`, which drops the flushed rows and indexes the files in the same apply, then
 //!   snapshots so the log can be purged. [`manifests`] lets the compactor swap merged files
-//!   into a shard's index (`Compacted`) and forget deleted ones (`Forgotten`). Queries read heads and index through
-//!   `store::view::IngestView`, under the state machine's lock, so they see every entry once.
+//!   into a shard's index (`Compacted`) and forget deleted ones (`Forgotten`), and holds
+//!   the compactor lease; [`deletes`] keeps delete requests in the metadata group. Queries
+//!   read heads and index through `store::view::IngestView`, under the state machine's
+//!   lock, so they see every entry once.
+//! * A node that hosts no replica (a compactor-only process,
+//!   [`ingester::Ingester::start_without_replicas`]) has the same routing with no groups:
+//!   it sends every operation to the groups' leaders.
 
 #![warn(missing_docs)]
 
