@@ -145,7 +145,7 @@ pub fn write(path: &Path, ops: &[Op]) -> std::io::Result<()> {
     out.flush()
 }
 
-/// Reads a history written by [`write`].
+/// Reads a history written by [`write()`].
 pub fn read(path: &Path) -> std::io::Result<Vec<Op>> {
     let text = std::fs::read_to_string(path)?;
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).map_err(std::io::Error::other)).collect()
@@ -156,7 +156,7 @@ pub fn line(id: u64, tenant: &str, stream: u32) -> String {
     format!("id={id} tenant={tenant} stream={stream}")
 }
 
-/// Parses a line made by [`line`].
+/// Parses a line made by [`line()`].
 pub fn parse_line(line: &str, ts: i64) -> Option<Seen> {
     let mut id = None;
     let mut tenant = None;

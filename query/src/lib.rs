@@ -4,7 +4,7 @@
 //! # Flow of a log query
 //!
 //! 1. [`router`] exposes `/loki/api/v1/{query_range,query,labels,label,label/{name}/values,series}`
-//!    (GET and POST). The HTTP edge ([`http`]) resolves the tenant from `X-Scope-OrgID`,
+//!    (GET and POST). The HTTP edge (`http`) resolves the tenant from `X-Scope-OrgID`,
 //!    merges form body and URL parameters and parses them as Loki does ([`params`]).
 //! 2. The query text is parsed by our own LogQL lexer and recursive-descent parser
 //!    ([`logql`]) into an AST covering the whole grammar.

@@ -200,7 +200,7 @@ pub async fn forward_read(channels: &Channels, to: Peer<'_>, shard: u64, read: &
     wire.snapshot().map_err(IngestError::Raft)
 }
 
-/// Asks node `to` to run an administrative operation (see [`admin`]).
+/// Asks node `to` to run an administrative operation (see `admin`).
 pub async fn forward_admin(channels: &Channels, to: Peer<'_>, change: ShardAdmin) -> Result<AdminOut, IngestError> {
     // Moving a replica waits for the learner to catch up; a map request must not stall the
     // refresh behind a paused node.

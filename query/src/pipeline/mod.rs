@@ -5,7 +5,7 @@
 //! of the stages before it up to the last barrier (a label filter, `line_format` or
 //! `unpack`), as Loki's planner does. The leading line filters are handed to the scan as
 //! DataFusion predicates ([`Pipeline::scan_filters`]); the rest run here, per line, on a
-//! [`LabelsBuilder`](labels::LabelsBuilder). The DataFusion operator that drives this is
+//! [`labels::LabelsBuilder`]. The DataFusion operator that drives this is
 //! [`crate::plan::pipeline_exec`].
 
 pub mod convert;
