@@ -121,6 +121,8 @@ mod tests {
         free(&dir).expect("free");
         std::fs::write(dir.join("g"), vec![7u8; 1 << 20]).expect("write after freeing");
         assert_eq!(std::fs::read(&file).expect("read").len(), 1 << 20);
+        let _ = std::process::Command::new("umount").arg(&dir).status();
+        let _ = std::fs::remove_dir_all(&dir);
         println!("disk checked");
     }
 }

@@ -190,6 +190,8 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("history.jsonl");
         write(&path, &ops).expect("write");
-        assert_eq!(read(&path).expect("read"), ops);
+        let back = read(&path).expect("read");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(back, ops);
     }
 }

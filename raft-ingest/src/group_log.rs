@@ -121,7 +121,6 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use openraft::StorageError;
     use openraft::testing::log::StoreBuilder;
@@ -129,13 +128,13 @@ mod tests {
 
     use super::*;
     use crate::node_log::SEGMENT_BYTES;
-    use crate::testutil::{run_storage_suite, storage_err as se, suite_state_machine};
+    use crate::testutil::{TempDir, run_storage_suite, storage_err as se, suite_state_machine};
 
     /// Every suite store is group 7 of a log that group 3 also writes to.
     struct SharedBuilder;
 
-    impl StoreBuilder<TypeConfig, GroupLog, crate::state_machine::StateMachine, PathBuf> for SharedBuilder {
-        async fn build(&self) -> Result<(PathBuf, GroupLog, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
+    impl StoreBuilder<TypeConfig, GroupLog, crate::state_machine::StateMachine, TempDir> for SharedBuilder {
+        async fn build(&self) -> Result<(TempDir, GroupLog, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
             let dir = crate::testutil::temp_dir("nodelog-suite");
             let log = NodeLog::open(&dir.join("log")).map_err(se)?;
             let mut other = GroupLog::new(log.clone(), 3);
@@ -236,7 +235,7 @@ mod tests {
             return;
         }
         let dir = crate::testutil::temp_dir("diskfull");
-        let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "skald-test"]).arg(&dir).status().expect("mount");
+        let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "skald-test"]).arg(&*dir).status().expect("mount");
         assert!(mounted.success(), "mounting a tmpfs");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
@@ -269,6 +268,9 @@ mod tests {
             let got: Vec<u64> = g.try_get_log_entries(..).await.expect("read").iter().map(|e| e.log_id.index).collect();
             assert_eq!(got, vec![1, 2, 3, 4], "every append is in the log once, nothing damaged");
         });
+        drop(rt);
+        // Unmounted, the directory can be removed when `dir` drops.
+        let _ = std::process::Command::new("umount").arg(&*dir).status();
         println!("disk-full checked");
     }
 }

@@ -182,20 +182,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{run_storage_suite, storage_err, suite_state_machine};
+    use crate::testutil::{TempDir, run_storage_suite, storage_err, suite_state_machine};
     use openraft::StorageError;
     use openraft::testing::log::StoreBuilder;
 
     struct SledBuilder;
 
-    impl StoreBuilder<TypeConfig, LogStore, crate::state_machine::StateMachine, std::path::PathBuf> for SledBuilder {
-        async fn build(
-            &self,
-        ) -> Result<(std::path::PathBuf, LogStore, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
+    impl StoreBuilder<TypeConfig, LogStore, crate::state_machine::StateMachine, TempDir> for SledBuilder {
+        async fn build(&self) -> Result<(TempDir, LogStore, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
             let dir = crate::testutil::temp_dir("logsuite");
             let db = open_db(&dir).map_err(storage_err)?;
             let log = LogStore::open(&db, 0).map_err(storage_err)?;
-            Ok((dir.clone(), log, suite_state_machine(&dir)?))
+            let sm = suite_state_machine(&dir)?;
+            Ok((dir, log, sm))
         }
     }
 

@@ -368,14 +368,14 @@ impl RaftLogStorage<TypeConfig> for SegmentLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{run_storage_suite, storage_err, suite_state_machine};
+    use crate::testutil::{TempDir, run_storage_suite, storage_err, suite_state_machine};
     use openraft::StorageError;
     use openraft::testing::log::StoreBuilder;
 
     struct SegmentBuilder;
 
-    impl StoreBuilder<TypeConfig, SegmentLog, crate::state_machine::StateMachine, PathBuf> for SegmentBuilder {
-        async fn build(&self) -> Result<(PathBuf, SegmentLog, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
+    impl StoreBuilder<TypeConfig, SegmentLog, crate::state_machine::StateMachine, TempDir> for SegmentBuilder {
+        async fn build(&self) -> Result<(TempDir, SegmentLog, crate::state_machine::StateMachine), StorageError<TypeConfig>> {
             let dir = crate::testutil::temp_dir("segsuite");
             let log = SegmentLog::open(&dir.join("log")).map_err(storage_err)?;
             let sm = suite_state_machine(&dir.join("sm"))?;

@@ -1,15 +1,38 @@
 //! Helpers for unit tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A directory under the system temp dir, removed with everything in it when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh, empty directory under the system temp dir.
-pub fn temp_dir(name: &str) -> PathBuf {
+pub fn temp_dir(name: &str) -> TempDir {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!("skald-{name}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::create_dir_all(&dir);
-    dir
+    TempDir(dir)
 }
 
 use openraft::StorageError;
@@ -34,7 +57,7 @@ pub fn suite_state_machine(dir: &std::path::Path) -> Result<StateMachine, Storag
 pub fn run_storage_suite<LS, B>(builder: B) -> Result<(), StorageError<TypeConfig>>
 where
     LS: RaftLogStorage<TypeConfig>,
-    B: StoreBuilder<TypeConfig, LS, StateMachine, PathBuf>,
+    B: StoreBuilder<TypeConfig, LS, StateMachine, TempDir>,
 {
     let rt = tokio::runtime::Runtime::new().map_err(storage_err)?;
     rt.block_on(Suite::test_all(builder))

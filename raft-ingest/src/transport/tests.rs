@@ -18,7 +18,7 @@ use crate::command::{ApplyResult, Command, StreamPush, TenantPush};
 use crate::heads::HeadsConfig;
 use crate::segment_log::SegmentLog;
 use crate::state_machine::StateMachine;
-use crate::testutil::temp_dir;
+use crate::testutil::{TempDir, temp_dir};
 
 const GROUP: u64 = 7;
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,6 +28,8 @@ struct Node {
     addr: String,
     raft: Raft<crate::command::TypeConfig, StateMachine>,
     server: JoinHandle<()>,
+    /// The node's files, removed when the node is dropped.
+    _dir: TempDir,
 }
 
 async fn start_node(id: u64) -> Node {
@@ -55,7 +57,7 @@ async fn start_node(id: u64) -> Node {
     let server = tokio::spawn(async move {
         let _ = tonic::transport::Server::builder().add_service(RaftServer::new(groups).into_service()).serve_with_incoming(incoming).await;
     });
-    Node { id, addr, raft, server }
+    Node { id, addr, raft, server, _dir: dir }
 }
 
 /// `n` new entries; `base` keeps timestamps of different writes apart (the state machine
