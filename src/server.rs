@@ -165,7 +165,7 @@ pub async fn run(config: Config) -> Result<()> {
             }),
     );
     if roles.compactor {
-        compactor.spawn_lease(stop_rx.clone());
+        compactor.spawn_lease();
         compactor.spawn_schedule(stop_rx.clone());
     }
     crate::retention::spawn_reload(
@@ -186,10 +186,10 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!("shutting down: draining requests and flushing heads");
     ops.stopping.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
-    let _ = http_task.await;
     if roles.compactor {
-        compactor.release_lease().await;
+        compactor.stop().await;
     }
+    let _ = http_task.await;
     let _ = grpc_task.await;
     ingester.shutdown().await.context("flushing heads on shutdown")?;
     tracing::info!("shutdown complete");

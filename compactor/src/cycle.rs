@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -15,7 +16,6 @@ use std::time::{Duration, Instant};
 /// Objects unknown to the index are deleted only once at least this old, so no write that
 /// is still on its way to being committed can lose its file.
 pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
-
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -83,6 +83,12 @@ pub struct Compactor {
     running: tokio::sync::Mutex<()>,
     /// What the last cycles and lease answers were, for the status.
     pub(crate) history: std::sync::Mutex<History>,
+    /// Set once the process stops: no new cycle starts, a running one ends after its group.
+    stopping: AtomicBool,
+    /// The task renewing the lease ([`Compactor::spawn_lease`]).
+    lease_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Wakes the lease task when stopping.
+    wake: tokio::sync::Notify,
 }
 
 fn now_ms() -> i64 {
@@ -105,13 +111,26 @@ impl Compactor {
     /// A compactor over `manifests` whose files live in `chunks`, applying `rules`.
     pub fn new(manifests: Arc<dyn Manifests>, chunks: ChunkStore, config: CompactorConfig, rules: Rules) -> Arc<Compactor> {
         metrics::register();
-        Arc::new(Compactor { manifests, chunks, config, rules, running: tokio::sync::Mutex::new(()), history: std::sync::Mutex::default() })
+        Arc::new(Compactor {
+            manifests,
+            chunks,
+            config,
+            rules,
+            running: tokio::sync::Mutex::new(()),
+            history: std::sync::Mutex::default(),
+            stopping: AtomicBool::new(false),
+            lease_task: std::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        })
     }
 
     /// Runs one cycle now (after any cycle already running) and answers what it did; only
     /// the holder of the cluster's compactor lease runs one ([`CompactorError::NotHolder`]).
     pub async fn run_once(&self) -> Result<Summary, CompactorError> {
         let _one = self.running.lock().await;
+        if self.stopping() {
+            return Err(CompactorError::Stopping);
+        }
         let (holder, mine) = self.take_lease().await?;
         if !mine {
             return Err(CompactorError::NotHolder(holder));
@@ -141,35 +160,57 @@ impl Compactor {
     async fn take_lease(&self) -> Result<(u64, bool), CompactorError> {
         let ttl = i64::try_from(self.config.lease_duration.0.as_millis()).unwrap_or(i64::MAX);
         let (holder, mine) = self.manifests.compactor_lease(now_ms(), ttl).await?;
-        self.record(|h| h.lease_holder = Some(holder));
+        self.record(|h| (h.lease_holder, h.holds_lease) = (Some(holder), mine));
         Ok((holder, mine))
     }
 
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
     /// Renews the lease, or tries to take it, every quarter of `compactor.lease_duration`
-    /// until `stop`, so the holder keeps it through long cycles and another compactor
-    /// takes over soon after the holder stops.
-    pub fn spawn_lease(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// until [`Compactor::stop`], so the holder keeps it through long cycles and another
+    /// compactor takes over soon after the holder stops.
+    pub fn spawn_lease(self: &Arc<Self>) {
         let every = (self.config.lease_duration.0 / 4).max(Duration::from_millis(100));
         let me = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
+        let task = tokio::spawn(async move {
+            while !me.stopping() {
                 if let Err(e) = me.take_lease().await {
                     tracing::debug!("compactor lease: {e}");
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
-                    _ = stop.changed() => return,
+                    _ = me.wake.notified() => {}
                 }
             }
         });
+        if let Ok(mut slot) = self.lease_task.lock() {
+            *slot = Some(task);
+        }
     }
 
-    /// Gives the lease up if this node holds it (on shutdown), so another compactor can
-    /// take it at once; waits at most two seconds.
-    pub async fn release_lease(&self) {
-        let release = self.manifests.compactor_lease(now_ms(), 0);
-        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), release).await {
-            tracing::debug!("releasing the compactor lease: {e}");
+    /// Stops compacting on shutdown: no new cycle starts, a running one ends after the
+    /// group it merges, the lease stops being renewed, and then, if this node holds the
+    /// lease, it is given up so another compactor can take it at once. Each wait is bounded.
+    pub async fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        let task = self.lease_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            // The renewal in flight finishes first, so it cannot land after the release.
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        let Ok(_idle) = tokio::time::timeout(Duration::from_secs(60), self.running.lock()).await else {
+            tracing::warn!("a compaction cycle still runs; leaving the lease to expire");
+            return;
+        };
+        let holds = self.history.lock().map(|h| h.holds_lease).unwrap_or(false);
+        if holds {
+            let release = self.manifests.compactor_lease(now_ms(), 0);
+            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(2), release).await {
+                tracing::debug!("releasing the compactor lease: {e}");
+            }
         }
     }
 
@@ -227,6 +268,9 @@ impl Compactor {
         }
         let target = self.config.target_file_size.0;
         for job in plan(&indexed, target) {
+            if self.stopping() {
+                break;
+            }
             let seq = next(&mut outputs);
             let name = |k: usize| output_name(&job.tenant, &job.day, job.shard, now, seq, k);
             let added = merge(&self.chunks, &job.files, target, None, name).await?;

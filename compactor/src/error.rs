@@ -15,6 +15,9 @@ pub enum CompactorError {
     /// Another node holds the cluster's compactor lease.
     #[error("node {0} holds the compactor lease; run compactions there")]
     NotHolder(u64),
+    /// The process is shutting down.
+    #[error("the compactor is stopping")]
+    Stopping,
     /// Deleting an object.
     #[error("object store: {0}")]
     Object(#[from] object_store::Error),

@@ -19,16 +19,14 @@ pub fn router(compactor: Arc<Compactor>) -> Router {
 }
 
 async fn status(State(compactor): State<Arc<Compactor>>) -> Response {
-    match compactor.status().await {
-        Ok(status) => Json(status).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("reading the shards' indexes: {e}\n")).into_response(),
-    }
+    Json(compactor.status().await).into_response()
 }
 
 async fn run(State(compactor): State<Arc<Compactor>>) -> Response {
     match compactor.run_once().await {
         Ok(summary) => Json(summary).into_response(),
         Err(e @ crate::CompactorError::NotHolder(_)) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        Err(e @ crate::CompactorError::Stopping) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("compaction failed: {e}\n")).into_response(),
     }
 }

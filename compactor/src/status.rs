@@ -4,9 +4,10 @@
 
 use serde::Serialize;
 
+use store::manifest::IndexedFiles;
+
 use crate::cycle::{Compactor, Summary};
 use crate::plan::plan;
-use crate::CompactorError;
 
 /// A finished cycle.
 #[derive(Debug, Clone, Serialize)]
@@ -26,6 +27,8 @@ pub struct LastRun {
 pub struct History {
     /// The lease holder named by the last lease request.
     pub lease_holder: Option<u64>,
+    /// Whether that is this node.
+    pub holds_lease: bool,
     /// The last cycle.
     pub last_run: Option<LastRun>,
     /// When the last successful cycle ended (Unix ms).
@@ -78,27 +81,23 @@ pub struct Status {
     pub last_success_unix_ms: Option<i64>,
     /// Seconds since then: the compaction lag.
     pub seconds_since_last_success: Option<f64>,
-    /// What a cycle started now would merge.
-    pub backlog: Backlog,
+    /// What a cycle started now would merge (none when the indexes could not be read).
+    pub backlog: Option<Backlog>,
+    /// Why the indexes could not be read.
+    pub backlog_error: Option<String>,
 }
 
 impl Compactor {
     /// The status, with the backlog read from the shards' indexes now.
-    pub async fn status(&self) -> Result<Status, CompactorError> {
-        let indexed = self.indexed().await?;
+    pub async fn status(&self) -> Status {
         let target = self.config().target_file_size.0;
-        let jobs = plan(&indexed, target);
-        let waiting = jobs.iter().flat_map(|j| &j.files);
-        let backlog = Backlog {
-            groups: jobs.len(),
-            files: waiting.clone().count(),
-            bytes: waiting.map(|f| f.size).sum(),
-            indexed_files: indexed.iter().map(|g| g.files.len()).sum(),
-            indexed_bytes: indexed.iter().flat_map(|g| &g.files).map(|f| f.size).sum(),
+        let (backlog, backlog_error) = match self.indexed().await {
+            Ok(indexed) => (Some(backlog(&indexed, target)), None),
+            Err(e) => (None, Some(e.to_string())),
         };
         let history = self.history.lock().map(|h| h.clone()).unwrap_or_else(|p| p.into_inner().clone());
         let now = chrono::Utc::now().timestamp_millis();
-        Ok(Status {
+        Status {
             compaction_interval_seconds: self.config().compaction_interval.0.as_secs(),
             target_file_size: target,
             retention_enabled: self.config().retention_enabled,
@@ -107,6 +106,20 @@ impl Compactor {
             last_success_unix_ms: history.last_success_unix_ms,
             last_run: history.last_run,
             backlog,
-        })
+            backlog_error,
+        }
+    }
+}
+
+/// What `plan` would merge in `indexed`, and what is indexed.
+fn backlog(indexed: &[IndexedFiles], target: u64) -> Backlog {
+    let jobs = plan(indexed, target);
+    let waiting = jobs.iter().flat_map(|j| &j.files);
+    Backlog {
+        groups: jobs.len(),
+        files: waiting.clone().count(),
+        bytes: waiting.map(|f| f.size).sum(),
+        indexed_files: indexed.iter().map(|g| g.files.len()).sum(),
+        indexed_bytes: indexed.iter().flat_map(|g| &g.files).map(|f| f.size).sum(),
     }
 }

@@ -1,8 +1,11 @@
 //! Delete requests on the ingest side: changes go to the metadata group (through its
-//! leader); reads come from this node's replica of it, or, on a node without one, from a
-//! copy fetched from the metadata leader every second.
+//! leader); queries read them from this node's replica of it, or, on a node without one,
+//! from a copy fetched from the metadata leader every second; the delete API and the
+//! compactor read them from the leader itself.
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use proto::ingest::ShardAdmin;
 use store::deletes::{DeleteChange, DeleteRequest, DeleteRequests};
@@ -18,25 +21,19 @@ impl Ingester {
         self.propose_meta(MetaChange::Deletes(change)).await.map(|_| ())
     }
 
-    /// Runs `f` over the delete requests: this node's metadata replica's, or the copy.
-    fn with_deletes<T>(&self, f: impl FnOnce(&DeleteRequests) -> T) -> T {
-        match self.replica(META_GROUP) {
-            Some(meta) => meta.with_deletes(f),
-            None => {
-                let copy = self.deletes_copy.read().map(|c| Arc::clone(&c)).unwrap_or_default();
-                f(&copy)
-            }
+    /// `tenant`'s delete requests for a query: this node's metadata replica's, else the copy
+    /// (fetched from the metadata leader first if this node has none yet, so a restarted
+    /// node never answers without them).
+    pub async fn delete_requests_of(&self, tenant: &str) -> Result<Vec<DeleteRequest>, IngestError> {
+        if let Some(meta) = self.replica(META_GROUP) {
+            return Ok(meta.with_deletes(|d| d.of(tenant).to_vec()));
         }
-    }
-
-    /// `tenant`'s delete requests as this node knows them.
-    pub fn delete_requests_of(&self, tenant: &str) -> Vec<DeleteRequest> {
-        self.with_deletes(|d| d.of(tenant).to_vec())
-    }
-
-    /// Every tenant's delete requests as this node knows them.
-    pub fn all_delete_requests(&self) -> Vec<(String, DeleteRequest)> {
-        self.with_deletes(|d| d.tenants.iter().flat_map(|(t, reqs)| reqs.iter().map(|r| (t.clone(), r.clone()))).collect())
+        let copy = self.deletes_copy.read().ok().and_then(|c| c.clone());
+        let copy = match copy {
+            Some(c) => c,
+            None => self.refresh_deletes().await?,
+        };
+        Ok(copy.of(tenant).to_vec())
     }
 
     /// `tenant`'s delete requests as the metadata leader has them now (what the delete API
@@ -45,11 +42,15 @@ impl Ingester {
         Ok(self.leader_deletes().await?.of(tenant).to_vec())
     }
 
-    /// On the metadata leader: every delete request.
-    pub(crate) fn deletes_local(&self) -> Result<DeleteRequests, IngestError> {
+    /// On the metadata leader, after confirming its leadership (read index): every delete
+    /// request.
+    pub(crate) async fn deletes_local(&self) -> Result<DeleteRequests, IngestError> {
         let meta = self.replica(META_GROUP).filter(|m| m.is_leader()).ok_or_else(|| {
             IngestError::NotLeader(format!("node {} does not lead the metadata group", self.placement.node_id))
         })?;
+        if !self.placement.standalone() {
+            meta.linearize().await?;
+        }
         Ok(meta.with_deletes(Clone::clone))
     }
 
@@ -62,15 +63,34 @@ impl Ingester {
         }
     }
 
-    /// On a node without a metadata replica: replaces the copy with the leader's requests.
-    pub(crate) async fn refresh_deletes(&self) -> Result<(), IngestError> {
-        if self.replica(META_GROUP).is_some() {
-            return Ok(());
-        }
+    /// Replaces the copy with the leader's requests and answers them.
+    async fn refresh_deletes(&self) -> Result<Arc<DeleteRequests>, IngestError> {
         let fresh = Arc::new(self.leader_deletes().await?);
         if let Ok(mut copy) = self.deletes_copy.write() {
-            *copy = fresh;
+            *copy = Some(Arc::clone(&fresh));
         }
-        Ok(())
+        Ok(fresh)
+    }
+}
+
+/// How often a node without a metadata replica refreshes its copy of the delete requests.
+const DELETES_REFRESH: Duration = Duration::from_secs(1);
+
+/// Refreshes the copy of the delete requests every [`DELETES_REFRESH`] while this node has
+/// no metadata replica, until the ingester shuts down (its own loop, so an unreachable
+/// metadata leader never delays the shard map's refresh).
+pub(crate) async fn deletes_loop(ingester: Weak<Ingester>) {
+    loop {
+        let Some(i) = ingester.upgrade() else { return };
+        if i.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        if i.replica(META_GROUP).is_none()
+            && let Err(e) = i.refresh_deletes().await
+        {
+            tracing::debug!(error = %e, "delete requests refresh failed; retrying");
+        }
+        drop(i);
+        tokio::time::sleep(DELETES_REFRESH).await;
     }
 }

@@ -148,7 +148,7 @@ pub(crate) async fn admin(ingester: &Ingester, msg: ShardAdmin) -> Result<AdminO
         "split" => ingester.split_local(msg.shard, msg.at).await.map(AdminOut::Shard),
         "map" => Ok(AdminOut::Map(ingester.local_map())),
         "meta" => ingester.meta_local(decode(&msg.change).map_err(codec)?).await,
-        "deletes" => ingester.deletes_local().map(AdminOut::Deletes),
+        "deletes" => ingester.deletes_local().await.map(AdminOut::Deletes),
         "indexed" => ingester.indexed_local(msg.shard).map(AdminOut::Indexed),
         "propose" => ingester.propose_local(msg.shard, decode(&msg.change).map_err(codec)?).await.map(AdminOut::Applied),
         other => Err(IngestError::Layout(format!("unknown replica operation {other:?}"))),

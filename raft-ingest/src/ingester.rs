@@ -87,8 +87,8 @@ pub struct Ingester {
     /// process), which refuses to open one.
     pub(crate) open: Option<OpenArgs>,
     /// The delete requests as last fetched from the metadata leader, for a node without a
-    /// metadata replica (refreshed every second by the map loop).
-    pub(crate) deletes_copy: std::sync::RwLock<Arc<DeleteRequests>>,
+    /// metadata replica (refreshed every second; `None` until the first fetch).
+    pub(crate) deletes_copy: std::sync::RwLock<Option<Arc<DeleteRequests>>>,
     /// The last node (id, address) that led each shard without a local replica.
     leader_hints: std::sync::Mutex<BTreeMap<u64, (u64, String)>>,
     /// This node's copy of the shard map.
@@ -158,6 +158,7 @@ impl Ingester {
             ingester.refresh_map().await?;
         }
         tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
+        tokio::spawn(crate::deletes::deletes_loop(Arc::downgrade(&ingester)));
         if let Some(OpenArgs { logs: LogStores::Shared(log), .. }) = &ingester.open {
             tokio::spawn(free_log_loop(Arc::downgrade(&ingester), log.clone()));
         }
@@ -172,6 +173,8 @@ impl Ingester {
     pub fn start_without_replicas(cluster: &ClusterConfig, grpc_addr: &str) -> Result<Arc<Ingester>, IngestError> {
         metrics::register();
         let mut seeds = cluster.clone();
+        // Places no replica, so the replication factor is not this node's concern.
+        seeds.replication_factor = 0;
         let own = if cluster.advertise_addr.is_empty() { grpc_addr } else { cluster.advertise_addr.as_str() };
         if !seeds.seeds.is_empty() && !seeds.seeds.iter().any(|s| s.split_once('@').and_then(|(id, _)| id.trim().parse::<u64>().ok()) == Some(cluster.node_id)) {
             seeds.seeds.push(format!("{}@{own}", cluster.node_id));
@@ -183,6 +186,7 @@ impl Ingester {
         let channels = Channels::with_book(placement.nodes.clone());
         let ingester = Ingester::assemble(placement, channels, Groups::default(), BTreeMap::new(), None);
         tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
+        tokio::spawn(crate::deletes::deletes_loop(Arc::downgrade(&ingester)));
         Ok(ingester)
     }
 
@@ -487,7 +491,8 @@ impl IngestView for Ingester {
                 out.row_groups.extend(s.row_groups);
             }
         }
-        out.deletes = self.delete_requests_of(tenant).into_iter().filter(|d| d.start_ns < req.end && d.end_ns >= req.start).collect();
+        let deletes = self.delete_requests_of(tenant).await.map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        out.deletes = deletes.into_iter().filter(|d| d.start_ns < req.end && d.end_ns >= req.start).collect();
         Ok(out)
     }
 }

@@ -66,11 +66,16 @@ impl Manifests for Ingester {
     async fn compactor_lease(&self, now_ms: i64, ttl_ms: i64) -> Result<(u64, bool), StoreError> {
         let me = self.placement.node_id;
         let map = self.map();
-        if !self.hosts_replicas() && map.version > 0 && let Some(addr) = map.nodes.get(&me) {
-            // Sharing a node's id would share its lease.
-            return Err(store_err(IngestError::Layout(format!(
-                "cluster.node_id {me} belongs to the cluster's node at {addr}; a compactor-only process needs an id no node uses"
-            ))));
+        if !self.hosts_replicas() {
+            // Sharing a node's id would share its lease; the map tells only once it arrived.
+            if map.version == 0 {
+                return Err(store_err(IngestError::Unavailable("the shard map has not arrived from the cluster yet".into())));
+            }
+            if let Some(addr) = map.nodes.get(&me) {
+                return Err(store_err(IngestError::Layout(format!(
+                    "cluster.node_id {me} belongs to the cluster's node at {addr}; a compactor-only process needs an id no node uses"
+                ))));
+            }
         }
         let change = MetaChange::Lease { name: "compactor".into(), holder: me, now_ms, ttl_ms };
         match self.propose_meta(change).await.map_err(store_err)? {

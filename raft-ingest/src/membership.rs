@@ -127,14 +127,18 @@ impl Ingester {
     /// Moves every replica node `node` holds (its metadata group replica included) to node
     /// `to` (at `to_addr`), group by group, and removes `node` from the shard map, so it can
     /// be stopped; returns the shards moved. Groups `node` does not hold, or `to` already
-    /// holds, are skipped.
+    /// holds, are skipped; any failed move (say `to` hosts no replicas) stops the drain
+    /// before `node` leaves the map.
     pub async fn drain_node(&self, node: u64, to: u64, to_addr: &str) -> Result<Vec<u64>, IngestError> {
         let mut moved = Vec::new();
         for shard in self.shard_ids().into_iter().chain([META_GROUP]) {
-            match self.move_shard_replica(shard, node, to, to_addr).await {
-                Ok(()) if shard != META_GROUP => moved.push(shard),
-                Ok(()) | Err(IngestError::Layout(_)) => {}
-                Err(e) => return Err(e),
+            let voters = self.shard_voters(shard).await?;
+            if !voters.iter().any(|(v, _)| *v == node) || voters.iter().any(|(v, _)| *v == to) {
+                continue;
+            }
+            self.move_shard_replica(shard, node, to, to_addr).await?;
+            if shard != META_GROUP {
+                moved.push(shard);
             }
         }
         self.propose_meta(MetaChange::RemoveNode { id: node }).await?;

@@ -153,9 +153,8 @@ impl Ingester {
     }
 }
 
-/// Refreshes the map copy and reconciles it (and, without a metadata replica, refreshes the
-/// delete requests' copy) every [`MAP_REFRESH`], or at once when woken, until the ingester
-/// shuts down.
+/// Refreshes the map copy and reconciles it every [`MAP_REFRESH`], or at once when woken,
+/// until the ingester shuts down.
 pub(crate) async fn map_loop(ingester: Weak<Ingester>) {
     loop {
         let Some(i) = ingester.upgrade() else { return };
@@ -166,9 +165,6 @@ pub(crate) async fn map_loop(ingester: Weak<Ingester>) {
             Ok(()) => {
                 if let Err(e) = i.reconcile_map().await {
                     tracing::debug!(error = %e, "shard map reconcile failed; retrying");
-                }
-                if let Err(e) = i.refresh_deletes().await {
-                    tracing::debug!(error = %e, "delete requests refresh failed; retrying");
                 }
             }
             Err(e) => tracing::debug!(error = %e, "shard map refresh failed; retrying"),

@@ -657,10 +657,11 @@ async fn a_compactor_only_process_compacts_the_cluster() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         let r = api.get("/compactor/status", &[]).await;
-        if r.status == 200 {
+        r.expect(200, "GET /compactor/status on the compactor");
+        if !r.json()["backlog"].is_null() {
             break r.json();
         }
-        assert!(Instant::now() < deadline, "GET /compactor/status on the compactor: {} {}", r.status, r.body);
+        assert!(Instant::now() < deadline, "the compactor never read the shards' indexes: {}", r.body);
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!((status["backlog"]["groups"].as_u64(), status["backlog"]["files"].as_u64()), (Some(3), Some(9)), "{status}");
@@ -693,6 +694,11 @@ async fn a_compactor_only_process_compacts_the_cluster() {
     let moved = nodes[0].api().post(&format!("/cluster/shards/0/move?from=1&to=4&to_addr={}", compactor.grpc)).await;
     assert_eq!(moved.status, 400, "{}", moved.body);
     assert!(moved.body.contains("runs only the compactor"), "{}", moved.body);
+    let drained = nodes[0].api().post(&format!("/cluster/nodes/1/drain?to=4&to_addr={}", compactor.grpc)).await;
+    assert_eq!(drained.status, 400, "{}", drained.body);
+    assert!(drained.body.contains("runs only the compactor"), "{}", drained.body);
+    let map = nodes[1].api().get("/cluster/status", &[]).await.json();
+    assert!(map["nodes"].as_array().is_some_and(|n| n.iter().any(|x| x["id"] == 1)), "a failed drain leaves node 1 in the map: {map}");
     let cluster = api.get("/cluster/status", &[]).await;
     assert!(cluster.body.contains("\"node_id\":4"), "the compactor is node 4: {}", cluster.body);
 
