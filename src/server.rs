@@ -99,7 +99,7 @@ pub async fn run(config: Config) -> Result<()> {
     let ingester = if roles.ingest {
         Ingester::start(&data_dir, chunk_store, config.ingester.clone(), &config.cluster, &peer_addr).await.context("starting the ingester")?
     } else {
-        Ingester::start_without_replicas(&config.cluster, &peer_addr).context("starting the compactor")?
+        Ingester::start_without_replicas(&config.cluster, &peer_addr).await.context("starting the compactor")?
     };
     let distributor = Arc::new(Distributor::new(ingester.clone(), config.limits_config.clone(), config.auth_enabled));
     let query_state = Arc::new(query::QueryState {

@@ -169,8 +169,9 @@ impl Ingester {
     /// will (a compactor-only process): it keeps a copy of the shard map and the delete
     /// requests, and sends every operation to the leaders of the cluster's groups. Its
     /// `cluster.node_id` must be unused by the cluster's nodes; it need not be among the
-    /// seeds. Nothing is written to disk.
-    pub fn start_without_replicas(cluster: &ClusterConfig, grpc_addr: &str) -> Result<Arc<Ingester>, IngestError> {
+    /// seeds. Nothing is written to disk. Returns once the shard map arrived from the
+    /// cluster, or after 10 s without it (it keeps asking in the background).
+    pub async fn start_without_replicas(cluster: &ClusterConfig, grpc_addr: &str) -> Result<Arc<Ingester>, IngestError> {
         metrics::register();
         let mut seeds = cluster.clone();
         // Places no replica, so the replication factor is not this node's concern.
@@ -185,6 +186,19 @@ impl Ingester {
         }
         let channels = Channels::with_book(placement.nodes.clone());
         let ingester = Ingester::assemble(placement, channels, Groups::default(), BTreeMap::new(), None);
+        let deadline = Instant::now() + LEADER_WAIT;
+        loop {
+            match ingester.refresh_map().await {
+                Ok(()) if ingester.map().version > 0 => break,
+                Ok(()) => tracing::debug!("the cluster has recorded no shard map yet"),
+                Err(e) => tracing::debug!(error = %e, "asking the cluster for the shard map"),
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!("no shard map from the cluster yet; starting anyway and asking again every second");
+                break;
+            }
+            tokio::time::sleep(RETRY_PAUSE * 2).await;
+        }
         tokio::spawn(crate::meta::map_loop(Arc::downgrade(&ingester)));
         tokio::spawn(crate::deletes::deletes_loop(Arc::downgrade(&ingester)));
         Ok(ingester)
