@@ -323,8 +323,12 @@ impl Compactor {
             let mut done = true;
             let mut changed = false;
             for g in indexed.iter().filter(|g| g.tenant == tenant) {
-                for f in g.files.iter().filter(|f| f.min_ts <= request.end_ns && f.max_ts >= request.start_ns) {
-                    let deleted = self.rules.deletes.prepare(&request, &g.labels)?;
+                let touched: Vec<&FileMeta> = g.files.iter().filter(|f| f.min_ts <= request.end_ns && f.max_ts >= request.start_ns).collect();
+                if touched.is_empty() {
+                    continue;
+                }
+                let deleted = self.rules.deletes.prepare(&request, &g.labels)?;
+                for f in touched {
                     let added = self.rewrite(g, f, &|b| Ok(arrow::compute::not(&deleted(b)?)?), now, outputs).await?;
                     if added.iter().map(|a| a.meta.rows).sum::<u64>() == f.rows {
                         for a in &added {

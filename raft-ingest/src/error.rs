@@ -1,5 +1,7 @@
 //! The write path's error type.
 
+use store::StoreError;
+
 /// Everything that can fail between a push arriving and its entries being applied.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -27,5 +29,16 @@ pub enum IngestError {
     Layout(String),
     /// Writing a chunk file or reading the store failed.
     #[error("store: {0}")]
-    Store(#[from] store::StoreError),
+    Store(#[from] StoreError),
+}
+
+impl From<IngestError> for StoreError {
+    /// The store error a store-facing trait ([`store::view::IngestView`],
+    /// [`store::manifest::Manifests`]) answers for an ingest failure.
+    fn from(e: IngestError) -> StoreError {
+        match e {
+            IngestError::Store(e) => e,
+            other => StoreError::Io(std::io::Error::other(other.to_string())),
+        }
+    }
 }

@@ -32,7 +32,7 @@ use crate::forward::{AdminOut, admin, forward_admin, forward_push, forward_read}
 use crate::wire::WireRead;
 use crate::log_store::open_db;
 use crate::metrics;
-use crate::placement::Placement;
+use crate::placement::{Placement, parse_seed};
 use crate::layout::{check_layout, check_log_store};
 use crate::node_log::NodeLog;
 use crate::shard::{LogStores, Shard, ShardNode};
@@ -177,7 +177,7 @@ impl Ingester {
         // Places no replica, so the replication factor is not this node's concern.
         seeds.replication_factor = 0;
         let own = if cluster.advertise_addr.is_empty() { grpc_addr } else { cluster.advertise_addr.as_str() };
-        if !seeds.seeds.is_empty() && !seeds.seeds.iter().any(|s| s.split_once('@').and_then(|(id, _)| id.trim().parse::<u64>().ok()) == Some(cluster.node_id)) {
+        if !seeds.seeds.is_empty() && !seeds.seeds.iter().any(|s| parse_seed(s).is_ok_and(|(id, _)| id == cluster.node_id)) {
             seeds.seeds.push(format!("{}@{own}", cluster.node_id));
         }
         let placement = Placement::new(&seeds, 1, grpc_addr).map_err(IngestError::Layout)?;
@@ -493,9 +493,7 @@ impl IngestView for Ingester {
         let mut seen: HashSet<u64> = todo.iter().copied().collect();
         let mut streams = HashSet::new();
         while !todo.is_empty() {
-            let parts = try_join_all(todo.iter().map(|shard| self.read_shard(*shard, tenant, req)))
-                .await
-                .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+            let parts = try_join_all(todo.iter().map(|shard| self.read_shard(*shard, tenant, req))).await?;
             todo.clear();
             for (s, children) in parts {
                 todo.extend(children.into_iter().filter(|c| seen.insert(*c)));
@@ -505,7 +503,7 @@ impl IngestView for Ingester {
                 out.row_groups.extend(s.row_groups);
             }
         }
-        let deletes = self.delete_requests_of(tenant).await.map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?;
+        let deletes = self.delete_requests_of(tenant).await?;
         out.deletes = deletes.into_iter().filter(|d| d.start_ns < req.end && d.end_ns >= req.start).collect();
         Ok(out)
     }

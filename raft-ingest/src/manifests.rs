@@ -3,7 +3,10 @@
 //! that leader is; the compactor lease and the delete requests live in the metadata group
 //! and are read from its leader.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use futures::future::try_join_all;
 use proto::ingest::ShardAdmin;
 use store::StoreError;
 use store::deletes::{DeleteChange, DeleteRequest};
@@ -13,15 +16,11 @@ use crate::command::{ApplyResult, Command};
 use crate::error::IngestError;
 use crate::forward::AdminOut;
 use crate::ingester::Ingester;
-use crate::shard_map::MetaChange;
+use crate::shard_map::{MetaChange, ShardMap};
 use crate::transport::codec::encode;
 
-fn store_err(e: IngestError) -> StoreError {
-    StoreError::Io(std::io::Error::other(e.to_string()))
-}
-
-fn unexpected(what: &str, out: &AdminOut) -> StoreError {
-    store_err(IngestError::Raft(format!("internal: {what} answered {out:?}")))
+fn unexpected(what: &str, out: &AdminOut) -> IngestError {
+    IngestError::Raft(format!("internal: {what} answered {out:?}"))
 }
 
 impl Ingester {
@@ -38,49 +37,53 @@ impl Ingester {
     }
 
     /// Proposes `command` on `shard`'s leader, wherever it is.
-    async fn propose_on_leader(&self, shard: u64, command: &Command) -> Result<ApplyResult, StoreError> {
-        let change = encode(command).map_err(|e| store_err(IngestError::Raft(e.to_string())))?;
-        match self.on_leader_admin(shard, ShardAdmin { shard, op: "propose".into(), change, ..ShardAdmin::default() }).await.map_err(store_err)? {
+    async fn propose_on_leader(&self, shard: u64, command: &Command) -> Result<ApplyResult, IngestError> {
+        let change = encode(command).map_err(|e| IngestError::Raft(e.to_string()))?;
+        match self.on_leader_admin(shard, ShardAdmin { shard, op: "propose".into(), change, ..ShardAdmin::default() }).await? {
             AdminOut::Applied(r) => Ok(r),
             other => Err(unexpected("propose", &other)),
         }
+    }
+
+    /// The shard map the compactor works from. A node without replicas has only the
+    /// placement's guess until the cluster's recorded map arrives, and must not act on it.
+    fn compaction_map(&self) -> Result<Arc<ShardMap>, IngestError> {
+        let map = self.map();
+        if !self.hosts_replicas() && map.version == 0 {
+            return Err(IngestError::Unavailable("the shard map has not arrived from the cluster yet".into()));
+        }
+        Ok(map)
     }
 }
 
 #[async_trait]
 impl Manifests for Ingester {
     async fn indexed(&self) -> Result<Vec<IndexedFiles>, StoreError> {
-        if !self.hosts_replicas() && self.map().version == 0 {
-            return Err(store_err(IngestError::Unavailable("the shard map has not arrived from the cluster yet".into())));
-        }
-        let mut out = Vec::new();
-        for shard in self.shard_ids() {
-            match self.on_leader_admin(shard, ShardAdmin { shard, op: "indexed".into(), ..ShardAdmin::default() }).await.map_err(store_err)? {
-                AdminOut::Indexed(files) => out.extend(files),
-                other => return Err(unexpected("indexed", &other)),
+        self.compaction_map()?;
+        let per_shard = try_join_all(self.shard_ids().into_iter().map(|shard| async move {
+            match self.on_leader_admin(shard, ShardAdmin { shard, op: "indexed".into(), ..ShardAdmin::default() }).await? {
+                AdminOut::Indexed(files) => Ok(files),
+                other => Err(unexpected("indexed", &other)),
             }
-        }
-        Ok(out)
+        }))
+        .await?;
+        Ok(per_shard.into_iter().flatten().collect())
     }
 
     async fn compactor_lease(&self, now_ms: i64, ttl_ms: i64) -> Result<(u64, bool), StoreError> {
         let me = self.placement.node_id;
-        let map = self.map();
-        if !self.hosts_replicas() {
-            // Sharing a node's id would share its lease; the map tells only once it arrived.
-            if map.version == 0 {
-                return Err(store_err(IngestError::Unavailable("the shard map has not arrived from the cluster yet".into())));
-            }
-            if let Some(addr) = map.nodes.get(&me) {
-                return Err(store_err(IngestError::Layout(format!(
-                    "cluster.node_id {me} belongs to the cluster's node at {addr}; a compactor-only process needs an id no node uses"
-                ))));
-            }
+        let map = self.compaction_map()?;
+        if let Some(addr) = map.nodes.get(&me).filter(|_| !self.hosts_replicas()) {
+            // Sharing a node's id would share its lease.
+            return Err(IngestError::Layout(format!(
+                "cluster.node_id {me} belongs to the cluster's node at {addr}; a compactor-only process needs an id no node uses"
+            ))
+            .into());
         }
         let change = MetaChange::Lease { name: "compactor".into(), holder: me, now_ms, ttl_ms };
-        match self.propose_meta(change).await.map_err(store_err)? {
+        match self.propose_meta(change).await? {
             AdminOut::Lease(holder) => Ok((holder, holder == me)),
-            other => Err(unexpected("the compactor lease", &other)),
+            other => Err(unexpected("the compactor lease", &other).into()),
         }
     }
 
@@ -88,20 +91,21 @@ impl Manifests for Ingester {
         let command = Command::Compacted { tenant: swap.tenant, remove: swap.remove, add: swap.add, at_ms: swap.at_ms };
         match self.propose_on_leader(swap.shard, &command).await? {
             ApplyResult::Swapped(done) => Ok(done),
-            other => Err(store_err(IngestError::Raft(format!("internal: a swap answered {other:?}")))),
+            other => Err(IngestError::Raft(format!("internal: a swap answered {other:?}")).into()),
         }
     }
 
     async fn forget(&self, shard: u64, tenant: &str, paths: Vec<String>) -> Result<(), StoreError> {
-        self.propose_on_leader(shard, &Command::Forgotten { tenant: tenant.to_string(), paths }).await.map(|_| ())
+        self.propose_on_leader(shard, &Command::Forgotten { tenant: tenant.to_string(), paths }).await?;
+        Ok(())
     }
 
     async fn delete_requests(&self) -> Result<Vec<(String, DeleteRequest)>, StoreError> {
-        let all = self.leader_deletes().await.map_err(store_err)?;
+        let all = self.leader_deletes().await?;
         Ok(all.tenants.into_iter().flat_map(|(t, reqs)| reqs.into_iter().map(move |r| (t.clone(), r))).collect())
     }
 
     async fn delete_processed(&self, tenant: &str, request_id: &str) -> Result<(), StoreError> {
-        self.change_deletes(DeleteChange::Processed { tenant: tenant.to_string(), request_id: request_id.to_string() }).await.map_err(store_err)
+        Ok(self.change_deletes(DeleteChange::Processed { tenant: tenant.to_string(), request_id: request_id.to_string() }).await?)
     }
 }

@@ -25,7 +25,7 @@ pub struct Placement {
 }
 
 /// Parses `id@host:port`.
-fn parse_seed(seed: &str) -> Result<(u64, String), String> {
+pub(crate) fn parse_seed(seed: &str) -> Result<(u64, String), String> {
     let (id, addr) = seed.split_once('@').ok_or_else(|| format!("cluster.seeds entry {seed:?} is not id@host:port"))?;
     let id: u64 = id.trim().parse().map_err(|_| format!("cluster.seeds entry {seed:?}: node id must be a positive integer"))?;
     let addr = addr.trim();
