@@ -1,8 +1,12 @@
 //! The `skald` configuration: one YAML file with Loki's keys, overridable by flags.
 //!
 //! Every struct here rejects unknown keys, so a typo is an error that names the key instead
-//! of a setting silently ignored. Flags take the form `--<yaml.path>=<value>` (dashes and
-//! underscores are interchangeable, one or two leading dashes), and the value is read as YAML.
+//! of a setting silently ignored; only Loki's well-known keys that mean nothing to Skald are
+//! accepted and ignored, each with a warning ([`loki_ignored`]). Flags take the form
+//! `--<yaml.path>=<value>` (dashes and underscores are interchangeable, one or two leading
+//! dashes), and the value is read as YAML.
+
+mod loki_ignored;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -39,6 +43,18 @@ pub struct Config {
     pub runtime_config: RuntimeConfig,
     /// The roles this process runs (Loki key; default `all`).
     pub target: crate::roles::Target,
+    /// Loki keys the configuration set that Skald ignores, for the warnings at start.
+    #[serde(skip)]
+    pub ignored_keys: Vec<loki_ignored::IgnoredKey>,
+}
+
+impl Config {
+    /// Logs one warning per ignored Loki key of the configuration.
+    pub fn warn_ignored_keys(&self) {
+        for key in &self.ignored_keys {
+            tracing::warn!(key = %key.path, "ignoring Loki configuration key {}: {}", key.path, key.reason);
+        }
+    }
 }
 
 /// `runtime_config:` (Loki keys): a YAML file of per-tenant `overrides`, read at start and
@@ -212,16 +228,47 @@ pub fn load(file: Option<&std::path::Path>, overrides: &[(String, String)]) -> R
         let value: Value = serde_yaml_ng::from_str(raw).unwrap_or_else(|_| Value::String(raw.clone()));
         set_path(&mut root, key, value)?;
     }
-    let config: Config = serde_path_to_error::deserialize(root).map_err(|e| {
+    let shadowed_replication_factor = map_common_replication_factor(&mut root);
+    let mut ignored_keys = loki_ignored::strip(&mut root);
+    ignored_keys.extend(shadowed_replication_factor);
+    let mut config: Config = serde_path_to_error::deserialize(root).map_err(|e| {
         let path = e.path().to_string();
         anyhow::anyhow!("invalid configuration at {path}: {}", e.into_inner())
     })?;
+    config.ignored_keys = ignored_keys;
     config.limits_config.validate().map_err(anyhow::Error::msg)?;
     config.ingester.validate().map_err(anyhow::Error::msg)?;
     config.compactor.validate().map_err(anyhow::Error::msg)?;
     config.target.roles().map_err(anyhow::Error::msg)?;
     check_cluster_storage(&config)?;
     Ok(config)
+}
+
+/// Loki's `common.replication_factor` is Skald's `cluster.replication_factor`: it is moved
+/// there unless that is set too, in which case the specific key wins, as in Loki, and the
+/// common one is answered as ignored.
+fn map_common_replication_factor(root: &mut Value) -> Option<loki_ignored::IgnoredKey> {
+    let Value::Mapping(top) = root else { return None };
+    let rf = match top.get_mut("common") {
+        Some(Value::Mapping(common)) => common.remove("replication_factor")?,
+        _ => return None,
+    };
+    let cluster = top.entry(Value::String("cluster".into())).or_insert(Value::Null);
+    if cluster.is_null() {
+        *cluster = Value::Mapping(Mapping::new());
+    }
+    match cluster {
+        Value::Mapping(c) if c.contains_key("replication_factor") => Some(loki_ignored::IgnoredKey {
+            path: "common.replication_factor".into(),
+            reason: "cluster.replication_factor is set and wins",
+        }),
+        Value::Mapping(c) => {
+            c.insert(Value::String("replication_factor".into()), rf);
+            None
+        }
+        // Not a mapping: the strict deserialisation reports `cluster` itself.
+        _ => None,
+    }
 }
 
 /// A cluster reads every chunk file from whichever node leads its shard now, so the files
@@ -287,5 +334,74 @@ mod tests {
         assert!(!load(Some(&file), &[]).unwrap().auth_enabled);
         assert!(!load(None, &[]).unwrap().auth_enabled);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Loads `yaml` from a file of its own.
+    fn load_yaml(name: &str, yaml: &str, overrides: &[(&str, &str)]) -> Result<Config> {
+        let dir = std::env::temp_dir().join(format!("skald-config-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let overrides: Vec<(String, String)> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let out = load(Some(&file), &overrides);
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    #[test]
+    fn loki_keys_without_meaning_are_ignored_and_listed() {
+        let yaml = "\
+server:
+  log_level: debug
+  grpc_server_max_concurrent_streams: 1000
+common:
+  instance_addr: 127.0.0.1
+  ring:
+    kvstore:
+      store: inmemory
+ingester:
+  wal:
+    enabled: true
+  chunk_idle_period: 1h
+querier:
+  max_concurrent: 4
+  skip_filters: false
+analytics:
+  reporting_enabled: false
+";
+        let c = load_yaml("ignored", yaml, &[("query_range.align_queries_with_step", "true")]).unwrap();
+        let paths: Vec<&str> = c.ignored_keys.iter().map(|k| k.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["server.grpc_server_max_concurrent_streams", "common.instance_addr", "common.ring", "ingester.wal", "querier.max_concurrent", "query_range", "analytics"]
+        );
+        assert_eq!(c.server.log_level, "debug");
+        assert_eq!(c.ingester.chunk_idle_period.0, std::time::Duration::from_secs(3600), "Skald keys beside ignored ones still apply");
+        assert!(!c.querier.skip_filters);
+        // Still refused: unknown keys inside a section that has ignored ones.
+        let err = format!("{:#}", load_yaml("still_unknown", "common:\n  ring: {}\n  no_such_common_key: 1\n", &[]).unwrap_err());
+        assert!(err.contains("no_such_common_key"), "{err}");
+        let err = format!("{:#}", load_yaml("still_unknown2", "ingester:\n  wal_typo: {}\n", &[]).unwrap_err());
+        assert!(err.contains("wal_typo"), "{err}");
+    }
+
+    #[test]
+    fn no_ignored_loki_key_is_a_skald_key() {
+        let mut config = Config::default();
+        config.common.storage.filesystem = Some(store::object::FilesystemStorage::default());
+        let mut v = serde_yaml_ng::to_value(&config).unwrap();
+        assert_eq!(loki_ignored::strip(&mut v), Vec::new(), "Skald's own keys must never be stripped");
+    }
+
+    #[test]
+    fn common_replication_factor_is_the_cluster_one_unless_that_is_set() {
+        let c = load_yaml("rf", "common:\n  replication_factor: 1\n", &[]).unwrap();
+        assert_eq!(c.cluster.replication_factor, 1);
+        assert!(c.ignored_keys.is_empty());
+        let c = load_yaml("rf_flag", "common:\n  replication_factor: 1\n", &[("cluster.replication_factor", "2")]).unwrap();
+        assert_eq!(c.cluster.replication_factor, 2, "the specific key wins");
+        assert_eq!(c.ignored_keys.iter().map(|k| k.path.as_str()).collect::<Vec<_>>(), ["common.replication_factor"]);
+        let err = format!("{:#}", load_yaml("rf_bad", "common:\n  replication_factor: lots\n", &[]).unwrap_err());
+        assert!(err.contains("replication_factor"), "{err}");
     }
 }

@@ -77,6 +77,7 @@ fn serve(args: impl Iterator<Item = String>) -> Result<()> {
     };
     let filter = EnvFilter::try_from_env("SKALD_LOG").unwrap_or_else(|_| EnvFilter::new(&config.server.log_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    config.warn_ignored_keys();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(server::run(*config))
 }

@@ -1,9 +1,9 @@
 //! `target` (Loki's key and `-target` flag): the roles this process runs, as a
-//! comma-separated list of Loki's role names. The distributor, ingester and querier cannot
-//! be separated yet (a node serves pushes and queries for the shards it holds), so a target
-//! includes all three or none; the compactor runs beside them or alone (`compactor` or
-//! `backend`: a process that hosts no replica and compacts the cluster it names in
-//! `cluster.seeds`).
+//! comma-separated list of Loki's role names. The ingester hosts shard replicas; a process
+//! without it (any of `distributor`, `querier`, `read`, `compactor`, `backend` alone or
+//! together) hosts none and reaches the replicas of the cluster its `cluster.seeds` name:
+//! a stateless distributor forwards pushes to the shard leaders, a stateless querier reads
+//! from them, a compactor-only process compacts the cluster.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +21,12 @@ impl Default for Target {
 /// The roles a target turns on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
-    /// Hosts shard replicas and serves pushes and queries (distributor, ingester, querier).
-    pub ingest: bool,
+    /// Serves pushes (`/loki/api/v1/push`, gRPC `logproto.Pusher`).
+    pub distributor: bool,
+    /// Hosts shard replicas (their Raft groups, heads and flushes).
+    pub ingester: bool,
+    /// Serves queries, labels and series.
+    pub querier: bool,
     /// Runs compaction cycles and serves `POST /compactor/run`.
     pub compactor: bool,
 }
@@ -30,27 +34,22 @@ pub struct Roles {
 impl Target {
     /// The roles of this target, or why it cannot run.
     pub fn roles(&self) -> Result<Roles, String> {
-        let (mut distributor, mut ingester, mut querier, mut compactor) = (false, false, false, false);
+        let mut r = Roles { distributor: false, ingester: false, querier: false, compactor: false };
         for name in self.0.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match name {
-                "all" => (distributor, ingester, querier, compactor) = (true, true, true, true),
-                "write" => (distributor, ingester) = (true, true),
-                "read" => querier = true,
-                "backend" | "compactor" => compactor = true,
-                "distributor" => distributor = true,
-                "ingester" => ingester = true,
-                "querier" => querier = true,
+                "all" => r = Roles { distributor: true, ingester: true, querier: true, compactor: true },
+                "write" => (r.distributor, r.ingester) = (true, true),
+                "read" | "querier" => r.querier = true,
+                "backend" | "compactor" => r.compactor = true,
+                "distributor" => r.distributor = true,
+                "ingester" => r.ingester = true,
                 other => return Err(format!("target: unknown role {other:?}; known: all, read, write, backend, distributor, ingester, querier, compactor")),
             }
         }
-        let ingest = distributor && ingester && querier;
-        if !ingest && (distributor || ingester || querier || !compactor) {
-            return Err(format!(
-                "target {:?}: the distributor, ingester and querier (write and read) run together; a target has all three, with or without the compactor (e.g. target: write,read), or only the compactor (target: compactor)",
-                self.0
-            ));
+        if r == (Roles { distributor: false, ingester: false, querier: false, compactor: false }) {
+            return Err(format!("target {:?} names no role", self.0));
         }
-        Ok(Roles { ingest, compactor })
+        Ok(r)
     }
 }
 
@@ -59,19 +58,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn targets_choose_the_compactor() {
+    fn targets_choose_roles() {
         let roles = |t: &str| Target(t.into()).roles();
-        let both = Roles { ingest: true, compactor: true };
-        assert_eq!(roles("all"), Ok(both));
-        assert_eq!(roles("write,read"), Ok(Roles { ingest: true, compactor: false }));
-        assert_eq!(roles("write, read, backend"), Ok(both));
-        assert_eq!(roles("distributor,ingester,querier,compactor"), Ok(both));
-        assert_eq!(roles("compactor"), Ok(Roles { ingest: false, compactor: true }));
-        assert_eq!(roles("backend"), Ok(Roles { ingest: false, compactor: true }));
-        assert!(roles("write,compactor").unwrap_err().contains("run together"));
-        assert!(roles("read").unwrap_err().contains("run together"));
-        assert!(roles("").unwrap_err().contains("run together"));
+        let r = |distributor, ingester, querier, compactor| Ok(Roles { distributor, ingester, querier, compactor });
+        assert_eq!(roles("all"), r(true, true, true, true));
+        assert_eq!(roles("write,read"), r(true, true, true, false));
+        assert_eq!(roles("write, read, backend"), r(true, true, true, true));
+        assert_eq!(roles("distributor,ingester,querier,compactor"), r(true, true, true, true));
+        assert_eq!(roles("compactor"), r(false, false, false, true));
+        assert_eq!(roles("backend"), r(false, false, false, true));
+        assert_eq!(roles("read"), r(false, false, true, false));
+        assert_eq!(roles("distributor,querier"), r(true, false, true, false));
+        assert_eq!(roles("write"), r(true, true, false, false));
+        assert!(roles("").unwrap_err().contains("names no role"));
         assert!(roles("all,ruler").unwrap_err().contains("unknown role \"ruler\""));
-        assert_eq!(Target::default().roles(), Ok(both));
+        assert_eq!(Target::default().roles(), r(true, true, true, true));
     }
 }

@@ -1,7 +1,7 @@
 //! Wires the roles into one process: storage, ingester, distributor, querier, compactor,
-//! and the HTTP and gRPC listeners, with a graceful shutdown that flushes heads. A
-//! compactor-only process (`target: compactor`) hosts no replica and serves no pushes or
-//! queries: it compacts the cluster its seeds name and serves the delete API.
+//! and the HTTP and gRPC listeners, with a graceful shutdown that flushes heads. A process
+//! without the ingester role hosts no replica and serves, for the cluster its seeds name,
+//! only its roles' APIs (and the delete API).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,10 +96,10 @@ pub async fn run(config: Config) -> Result<()> {
     let grpc = bind(&config.server.grpc_listen_address, config.server.grpc_listen_port, "server.grpc_listen_address/port").await?;
     let (http_addr, grpc_addr) = (http.local_addr()?, grpc.local_addr()?);
     let peer_addr = format!("127.0.0.1:{}", grpc_addr.port());
-    let ingester = if roles.ingest {
+    let ingester = if roles.ingester {
         Ingester::start(&data_dir, chunk_store, config.ingester.clone(), &config.cluster, &peer_addr).await.context("starting the ingester")?
     } else {
-        Ingester::start_without_replicas(&config.cluster, &peer_addr).await.context("starting the compactor")?
+        Ingester::start_without_replicas(&config.cluster, &peer_addr).await.context("joining the cluster without replicas")?
     };
     let distributor = Arc::new(Distributor::new(ingester.clone(), config.limits_config.clone(), config.auth_enabled));
     let query_state = Arc::new(query::QueryState {
@@ -128,8 +128,8 @@ pub async fn run(config: Config) -> Result<()> {
     });
     let serving = |router: Router, on: bool| if on { router } else { Router::new() };
     let app = Router::new()
-        .merge(serving(raft_ingest::http::router(distributor.clone()), roles.ingest))
-        .merge(serving(query::router(query_state), roles.ingest))
+        .merge(serving(raft_ingest::http::router(distributor.clone()), roles.distributor))
+        .merge(serving(query::router(query_state), roles.querier))
         .merge(raft_ingest::status::router(ingester.clone()))
         .merge(crate::delete_api::router(delete_api))
         .merge(
@@ -157,7 +157,7 @@ pub async fn run(config: Config) -> Result<()> {
     let mut grpc_stop = stop_rx.clone();
     let grpc_task = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_optional_service(roles.ingest.then(|| raft_ingest::grpc::pusher_service(distributor)))
+            .add_optional_service(roles.distributor.then(|| raft_ingest::grpc::pusher_service(distributor)))
             .add_service(raft_ingest::transport::RaftServer::new(ingester.groups()).into_service())
             .add_service(raft_ingest::forward::ForwardServer::service(Arc::downgrade(&ingester)))
             .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc), async move {

@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod cycle;
+pub mod dedup;
 pub mod error;
 pub mod http;
 pub mod merge;

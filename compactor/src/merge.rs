@@ -1,7 +1,8 @@
 //! Merging one job's files: DataFusion reads each file as its own partition in its declared
 //! order (stream id, timestamp), a sort-preserving merge interleaves them without sorting
-//! in memory (ties go to the earlier file), and the merged rows are written to new files cut
-//! at the target size, each with its skip filters (`store::skip`).
+//! in memory (ties go to the earlier file), exact duplicates are dropped (`dedup`), and the
+//! merged rows are written to new files cut at the target size, each with its skip filters
+//! (`store::skip`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use store::object::ChunkStore;
 use store::schema::{STREAM_ID, TS, entry_schema};
 
 use crate::CompactorError;
+use crate::dedup::Dedup;
 
 /// Rows per row group of a compacted file: large row groups compress better and keep the
 /// skip filters small relative to the data (their grams repeat across rows).
@@ -68,10 +70,16 @@ pub async fn merge(
 
     let mut out = Vec::new();
     let mut writer: Option<ChunkWriter<'_>> = None;
+    let mut dedup = Dedup::default();
     while let Some(batch) = rows.next().await {
         let mut batch = batch?;
         if let Some(keep) = keep {
             batch = filter_record_batch(&batch, &keep(&batch)?)?;
+        }
+        let before = dedup.dropped;
+        let unique = dedup.keep(&batch)?;
+        if dedup.dropped > before {
+            batch = filter_record_batch(&batch, &unique)?;
         }
         if batch.num_rows() == 0 {
             continue;
@@ -92,5 +100,6 @@ pub async fn merge(
         let (meta, row_groups) = w.finish().await?;
         out.push(CompactedFile { meta, row_groups });
     }
+    crate::metrics::DUPLICATES.add(dedup.dropped);
     Ok(out)
 }

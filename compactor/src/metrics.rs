@@ -22,6 +22,8 @@ pub static DELETED: Counter = Counter::new("skald_compactor_objects_deleted_tota
 pub static ORPHANS: Counter = Counter::new("skald_compactor_orphans_deleted_total", "Chunk objects no index knew (from writes that never committed), deleted.");
 /// Swaps refused because their inputs changed.
 pub static REFUSED: Counter = Counter::new("skald_compactor_swaps_refused_total", "Compactions whose swap was refused because an input left the index.");
+/// Duplicate entries dropped while merging.
+pub static DUPLICATES: Counter = Counter::new("skald_compactor_duplicates_dropped_total", "Entries identical in stream, timestamp and line to another, dropped while merging.");
 /// Files dropped or rewritten by retention.
 pub static EXPIRED: Counter = Counter::new("skald_compactor_retention_files_total", "Chunk files dropped or rewritten by retention.");
 /// When the last cycle succeeded (Unix seconds; the compaction lag is now minus this).
@@ -33,7 +35,7 @@ pub static SECONDS: Histogram = Histogram::new("skald_compactor_run_duration_sec
 pub fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED, &EXPIRED, &ORPHANS] {
+        for c in [&RUNS, &FAILURES, &FILES_IN, &FILES_OUT, &BYTES_IN, &BYTES_OUT, &DELETED, &REFUSED, &EXPIRED, &ORPHANS, &DUPLICATES] {
             register_counter(c);
         }
         register_gauge(&LAST_SUCCESS);

@@ -45,9 +45,9 @@ usage: skald-jepsen [--time SECONDS] [--nodes N] [--out DIR] [--nemesis KINDS] [
   --time     seconds of load and faults (default 60)
   --nodes    cluster size, 3 or more (default 3)
   --out      run folder (default ./jepsen-run)
-  --nemesis  comma-separated faults, or all (default): kill, kill-leader, pause,
-             kill-minority, restart-loop, partition, isolate-leader, bridge, flap, slow,
-             disk-full
+  --nemesis  comma-separated faults, or all (the default): kill, kill-leader, pause,
+             kill-minority, restart-loop, partition, blackhole, one-way, isolate-leader,
+             bridge, flap, slow, disk-full
   --seed     seed for every random choice (default: from the clock)
   --bin      the skald binary (default: the release build in the cargo target directory)
   --check    judge a recorded history.jsonl instead of running
@@ -84,7 +84,7 @@ fn default_bin() -> PathBuf {
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args> {
     let seed = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() & u128::from(u64::MAX))?;
-    let mut a = Args { time: 60, nodes: 3, out: PathBuf::from("jepsen-run"), nemesis: Fault::ALL.to_vec(), seed, bin: default_bin(), check: None };
+    let mut a = Args { time: 60, nodes: 3, out: PathBuf::from("jepsen-run"), nemesis: Fault::DEFAULT.to_vec(), seed, bin: default_bin(), check: None };
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
@@ -127,8 +127,11 @@ fn main() -> ExitCode {
         && args.nemesis.contains(&Fault::DiskFull)
         && let Err(e) = disk::enter_namespace()
     {
-        eprintln!("skald-jepsen: no disk faults in this run ({e:#})");
+        eprintln!("skald-jepsen: no disk faults in this run: disk-full dropped ({e:#})");
         args.nemesis.retain(|f| *f != Fault::DiskFull);
+        if args.nemesis.is_empty() {
+            eprintln!("skald-jepsen: no fault kind left; the run injects no faults");
+        }
     }
     match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(run_or_check(args)),
@@ -145,13 +148,14 @@ async fn run_or_check(args: Args) -> ExitCode {
         Some(path) => history::read(path).map_err(anyhow::Error::from).map(|ops| {
             let verdict = checker::check(&ops);
             println!("{}", verdict.summary());
-            verdict.valid
+            verdict
         }),
         None => run(args).await,
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(v) if v.valid => ExitCode::SUCCESS,
+        Ok(v) if !v.errors.is_empty() => ExitCode::from(2),
+        Ok(_) => ExitCode::from(1),
         Err(e) => {
             eprintln!("skald-jepsen: {e:#}");
             println!("invalid error: {e}");
@@ -160,14 +164,51 @@ async fn run_or_check(args: Args) -> ExitCode {
     }
 }
 
-/// Runs the whole test; answers whether the history is valid.
-async fn run(args: Args) -> Result<bool> {
+/// Runs the whole test and writes the run folder; answers the verdict.
+/// Whatever breaks the run off (the cluster not starting, a failed fault, healing, a final
+/// read that never succeeds) still writes the history recorded so far and a verdict marked
+/// invalid with the error. Errs only when not even that could be written.
+async fn run(args: Args) -> Result<checker::Verdict> {
+    let _ = std::fs::remove_dir_all(args.out.join("nodes"));
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    eprintln!(
+        "skald-jepsen: seed {}, {} nodes, {} s, fault kinds in use: {}, out {}",
+        args.seed,
+        args.nodes,
+        args.time,
+        Fault::names(&args.nemesis),
+        args.out.display()
+    );
+    let mut ops: Vec<Op> = Vec::new();
+    let mut errors: Vec<anyhow::Error> = Vec::new();
+    if let Err(e) = exercise(&args, &mut ops, &mut errors).await {
+        errors.push(e);
+    }
+    ops.sort_by_key(|op| match op {
+        Op::Push { start, .. } | Op::Read { start, .. } | Op::Fault { start, .. } => *start,
+    });
+    let mut verdict = if errors.is_empty() { checker::check(&ops) } else { checker::check_partial(&ops) };
+    verdict.fault_kinds = args.nemesis.iter().map(|f| f.name().to_string()).collect();
+    if !errors.is_empty() {
+        let why: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
+        for e in &why {
+            eprintln!("skald-jepsen: {e}");
+        }
+        verdict.broke_off(why);
+    }
+    report::write(&args.out, &ops, &verdict)?;
+    println!("{}", verdict.summary());
+    Ok(verdict)
+}
+
+/// Starts the cluster, runs the load and the nemesis for `--time` seconds, heals, and reads
+/// every stream back, appending every operation to `ops`. Errors that leave the run able to
+/// go on (a failed fault, a client task that died, a final read that never succeeded) go to
+/// `errors`; one that ends it is returned.
+async fn exercise(args: &Args, ops: &mut Vec<Op>, errors: &mut Vec<anyhow::Error>) -> Result<()> {
     if !args.bin.exists() {
         bail!("no skald binary at {} (build it, or pass --bin)", args.bin.display());
     }
-    let _ = std::fs::remove_dir_all(args.out.join("nodes"));
-    std::fs::create_dir_all(&args.out)?;
-    eprintln!("skald-jepsen: seed {}, {} nodes, {} s, faults {:?}, out {}", args.seed, args.nodes, args.time, args.nemesis, args.out.display());
     let disks = args.nemesis.contains(&Fault::DiskFull);
     let cluster = Cluster::start(&args.bin, args.nodes, &args.out.join("nodes"), disks).await?;
     let ctx = Arc::new(Ctx {
@@ -178,9 +219,7 @@ async fn run(args: Args) -> Result<bool> {
         next_id: AtomicU64::new(1),
     });
     let cluster = Arc::new(Mutex::new(cluster));
-    let streams: Vec<Vec<StreamKey>> = (0..PUSHERS)
-        .map(|p| (0..STREAMS_PER_PUSHER).map(|k| StreamKey { tenant: format!("tenant-{}", p % TENANTS), stream: p * STREAMS_PER_PUSHER + k }).collect())
-        .collect();
+    let streams: Vec<Vec<StreamKey>> = (0..PUSHERS).map(streams_of).collect();
     let all: Vec<StreamKey> = streams.iter().flatten().cloned().collect();
     let (stop, stop_rx) = watch::channel(false);
     let pushers: Vec<_> = streams
@@ -194,47 +233,68 @@ async fn run(args: Args) -> Result<bool> {
     let nemesis = tokio::spawn(nemesis::run(cluster.clone(), ctx.clone(), args.nemesis.clone(), args.seed ^ 0xfa17, stop_rx.clone()));
     let compactions = tokio::spawn(workload::compactor(cluster.clone(), args.seed ^ 0xc0, stop_rx.clone()));
     tokio::time::sleep(Duration::from_secs(args.time)).await;
-    stop.send(true)?;
-    let mut ops: Vec<Op> = Vec::new();
+    // Every task holds a receiver, so the send reaches them.
+    let _ = stop.send(true);
     for h in pushers.into_iter().chain(readers) {
-        ops.extend(h.await?);
+        match h.await {
+            Ok(done) => ops.extend(done),
+            Err(e) => errors.push(anyhow::Error::from(e).context("a client task died; its operations are not in the history")),
+        }
     }
-    ops.extend(nemesis.await??);
-    let c = compactions.await?;
+    match nemesis.await {
+        Ok((faults, result)) => {
+            ops.extend(faults);
+            if let Err(e) = result {
+                errors.push(e.context("the nemesis broke off"));
+            }
+        }
+        Err(e) => errors.push(anyhow::Error::from(e).context("the nemesis task died; its faults are not in the history")),
+    }
+    let c = compactions.await.unwrap_or_default();
     eprintln!(
         "skald-jepsen: load done ({} compaction cycles ran, {} refused by the lease; compactors killed {} and paused {} times), healing",
         c.cycles, c.refused, c.kills, c.pauses
     );
-    // Heal, wait for every node and shard, then read every stream back.
-    cluster.lock().map_err(|_| anyhow::anyhow!("cluster lock poisoned"))?.heal()?;
-    cluster::wait_healthy(&ctx.urls, Duration::from_secs(120)).await?;
-    for key in &all {
-        ops.push(final_read(&ctx, key).await?);
+    // Heal, wait for every node and shard, then read every stream back. A cluster that does
+    // not become healthy may still answer some reads: try them all the same.
+    cluster.lock().map_err(|_| anyhow::anyhow!("cluster lock poisoned"))?.heal().context("healing")?;
+    if let Err(e) = cluster::wait_healthy(&ctx.urls, Duration::from_secs(120)).await {
+        errors.push(e.context("after healing"));
     }
-    ops.sort_by_key(|op| match op {
-        Op::Push { start, .. } | Op::Read { start, .. } | Op::Fault { start, .. } => *start,
-    });
-    let verdict = checker::check(&ops);
-    report::write(&args.out, &ops, &verdict)?;
-    println!("{}", verdict.summary());
-    Ok(verdict.valid)
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for key in &all {
+        match final_read(&ctx, key, deadline).await {
+            Ok(op) => ops.push(op),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok(())
 }
 
-/// Reads `key` completely after healing, from each node in turn until one answers.
-async fn final_read(ctx: &Ctx, key: &StreamKey) -> Result<Op> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// The streams pusher `p` owns: tenant `p % TENANTS`, and stream numbers that the pushers
+/// of the other tenants use too, so every label set exists in every tenant (tenant isolation
+/// is then tested on identical selectors) while each (tenant, stream) has one pusher.
+fn streams_of(p: u32) -> Vec<StreamKey> {
+    (0..STREAMS_PER_PUSHER)
+        .map(|k| StreamKey { tenant: format!("tenant-{}", p % TENANTS), stream: (p / TENANTS) * STREAMS_PER_PUSHER + k })
+        .collect()
+}
+
+/// Reads `key` completely after healing, from each node in turn until one answers, trying
+/// each node at least once even after `deadline`.
+async fn final_read(ctx: &Ctx, key: &StreamKey, deadline: Instant) -> Result<Op> {
     let mut node = 0;
     loop {
         let op = read_stream(u32::MAX, ctx, node % ctx.urls.len(), key, true).await;
         if matches!(op, Op::Read { outcome: Outcome::Ok, .. }) {
             return Ok(op);
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline && node + 1 >= ctx.urls.len() {
             let url = format!("{}/loki/api/v1/query_range", ctx.urls[node % ctx.urls.len()]);
             let q = [("query", format!(r#"{{jepsen="w",stream="{}"}}"#, key.stream)), ("start", ctx.base_ts.to_string()), ("limit", "10".into())];
             let why = match ctx.http.get(&url).header("X-Scope-OrgID", &key.tenant).query(&q).send().await {
                 Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-                Err(e) => e.to_string(),
+                Err(e) => format!("{:#}", anyhow::Error::from(e)),
             };
             bail!("the final read of {} stream {} never succeeded; last answer: {why}", key.tenant, key.stream);
         }
@@ -262,5 +322,23 @@ mod tests {
         assert!(a(&["--nodes=2"]).is_err());
         assert!(a(&["--bogus=1"]).is_err());
         assert!(a(&["--time"]).is_err());
+        assert_eq!(a(&[]).expect("defaults").nemesis, Fault::DEFAULT.to_vec());
+    }
+
+    #[test]
+    fn every_label_set_exists_in_every_tenant_with_one_pusher_each() {
+        let keys: Vec<StreamKey> = (0..PUSHERS).flat_map(streams_of).collect();
+        let mut owners: Vec<(String, u32)> = keys.iter().map(|k| (k.tenant.clone(), k.stream)).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        assert_eq!(owners.len(), keys.len(), "one pusher per (tenant, stream)");
+        let streams: std::collections::BTreeSet<u32> = keys.iter().map(|k| k.stream).collect();
+        let tenants: std::collections::BTreeSet<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
+        assert_eq!(tenants.len(), TENANTS as usize);
+        for s in &streams {
+            for t in &tenants {
+                assert!(keys.iter().any(|k| k.stream == *s && k.tenant == *t), "stream {s} in {t}");
+            }
+        }
     }
 }

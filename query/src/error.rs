@@ -9,11 +9,18 @@ use crate::logql::ParseError;
 pub const LOG_INSTANT_NOT_SUPPORTED: &str =
     "log queries are not supported as an instant query type, please change your query to a range query type";
 
-/// A failure raised inside a DataFusion operator that the user caused (a pipeline error, a
-/// many-to-many match, too many series): answered 400 with this exact message.
+/// A failure raised inside a DataFusion operator that the user caused (a pipeline error,
+/// too many series): answered 400 with this exact message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct UserError(pub String);
+
+/// A failure raised inside a DataFusion operator that Loki answers through its generic
+/// error path (vector-matching errors such as many-to-many matches): 500 with this exact
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
 
 /// Loki's message when a query runs longer than `query_timeout`.
 pub const TIMEOUT_MSG: &str =
@@ -62,6 +69,9 @@ pub enum QueryError {
     /// A query task panicked or was cancelled unexpectedly (500).
     #[error("internal: {0}")]
     Internal(String),
+    /// An operator failed with a message Loki answers as is, with 500 ([`ExecError`]).
+    #[error("{0}")]
+    Execution(String),
     /// The query ran longer than `query_timeout` (504).
     #[error("{TIMEOUT_MSG}")]
     Timeout,
@@ -83,19 +93,22 @@ impl From<store::tenant::TenantError> for QueryError {
 }
 
 impl From<datafusion::error::DataFusionError> for QueryError {
-    /// A [`UserError`] raised by an operator becomes a 400 with its message; anything else
-    /// is an internal failure.
+    /// A [`UserError`] raised by an operator becomes a 400 with its message, an
+    /// [`ExecError`] a 500 with its message; anything else is an internal failure.
     fn from(e: datafusion::error::DataFusionError) -> Self {
-        fn user(e: &datafusion::error::DataFusionError) -> Option<String> {
+        fn raised(e: &datafusion::error::DataFusionError) -> Option<QueryError> {
             match e {
-                datafusion::error::DataFusionError::External(inner) => inner.downcast_ref::<UserError>().map(|u| u.0.clone()),
-                datafusion::error::DataFusionError::Context(_, inner) => user(inner),
-                datafusion::error::DataFusionError::Shared(inner) => user(inner),
+                datafusion::error::DataFusionError::External(inner) => inner
+                    .downcast_ref::<UserError>()
+                    .map(|u| QueryError::BadRequest(u.0.clone()))
+                    .or_else(|| inner.downcast_ref::<ExecError>().map(|x| QueryError::Execution(x.0.clone()))),
+                datafusion::error::DataFusionError::Context(_, inner) => raised(inner),
+                datafusion::error::DataFusionError::Shared(inner) => raised(inner),
                 _ => None,
             }
         }
-        if let Some(msg) = user(&e).or_else(|| user(e.find_root())) {
-            return QueryError::BadRequest(msg);
+        if let Some(err) = raised(&e).or_else(|| raised(e.find_root())) {
+            return err;
         }
         if let datafusion::error::DataFusionError::ResourcesExhausted(msg) = e.find_root() {
             return QueryError::BadRequest(format!(
@@ -118,9 +131,12 @@ impl QueryError {
             | QueryError::LogInstantQuery => StatusCode::BAD_REQUEST,
             QueryError::NoOrgId => StatusCode::UNAUTHORIZED,
             QueryError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            QueryError::Store(_) | QueryError::Internal(_) | QueryError::DataFusion(_) | QueryError::Arrow(_) | QueryError::Encode(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            QueryError::Store(_)
+            | QueryError::Internal(_)
+            | QueryError::Execution(_)
+            | QueryError::DataFusion(_)
+            | QueryError::Arrow(_)
+            | QueryError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -153,5 +169,15 @@ mod tests {
             QueryError::MaxEntries { limit: 6000, max: 5000 }.to_string(),
             "max entries limit per query exceeded, limit > max_entries_limit_per_query (6000 > 5000)"
         );
+    }
+
+    #[test]
+    fn operator_errors_keep_their_message_and_status() {
+        use datafusion::error::DataFusionError;
+        let user = QueryError::from(DataFusionError::External(Box::new(UserError("pipeline error".into()))));
+        assert_eq!((user.status(), user.to_string()), (StatusCode::BAD_REQUEST, "pipeline error".to_string()));
+        let exec = DataFusionError::Context("x".into(), Box::new(DataFusionError::External(Box::new(ExecError("multiple matches".into())))));
+        let exec = QueryError::from(exec);
+        assert_eq!((exec.status(), exec.to_string()), (StatusCode::INTERNAL_SERVER_ERROR, "multiple matches".to_string()));
     }
 }

@@ -203,7 +203,7 @@ impl Service {
         let expr = logql::parse(&rp.query)?;
         if let Expr::Log(_) = expr {
             let max = self.state.limits.max_entries_limit_per_query;
-            if rp.limit > max {
+            if max != 0 && rp.limit > max {
                 return Err(QueryError::MaxEntries { limit: rp.limit, max });
             }
         }
@@ -332,11 +332,19 @@ impl Service {
         Ok(resp)
     }
 
-    /// `/loki/api/v1/format_query`: the query pretty-printed as Loki does.
+    /// `/loki/api/v1/format_query`: the query pretty-printed as Loki does; a query that
+    /// does not parse answers 400 with Loki's JSON body rather than plain text.
     pub(crate) fn format_query(&self, headers: &HeaderMap, p: &Params) -> Result<Response, QueryError> {
         self.tenant(headers)?;
-        let expr = logql::parse(p.get("query"))?;
-        json(response::format_query_body(&logql::format::prettify(&expr)))
+        match logql::parse(p.get("query")) {
+            Ok(expr) => json(response::format_query_body(&logql::format::prettify(&expr))),
+            Err(e) => {
+                let mut resp = response::json_response(response::format_query_error_body(&e.to_string())?);
+                *resp.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+                resp.headers_mut().insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json; charset=utf-8"));
+                Ok(resp)
+            }
+        }
     }
 
     /// `/loki/api/v1/query`.
@@ -399,13 +407,25 @@ impl Service {
         let tenant = self.tenant(headers)?;
         let (start, end) = params::bounds(p, now_ns())?;
         params::check_query_length(start, end, self.state.limits.max_query_length.0)?;
-        let selectors: Vec<&str> = p.all("match[]").into_iter().chain(p.all("match")).collect();
-        if selectors.is_empty() {
-            return Err(QueryError::BadRequest("0 matcher groups supplied".into()));
+        let mut selectors: Vec<&str> = p.all("match[]").into_iter().chain(p.all("match")).collect();
+        selectors.sort_unstable();
+        selectors.dedup();
+        // As Loki's ParseSeriesQuery: no selector at all, or the single selector `{}`,
+        // asks for every series.
+        if let [only] = selectors.as_slice()
+            && only.replace(' ', "") == "{}"
+        {
+            selectors.clear();
         }
-        let mut groups = Vec::with_capacity(selectors.len());
+        let mut groups = Vec::with_capacity(selectors.len().max(1));
         for s in selectors {
-            groups.push(logql::parse_selector(s)?);
+            // Validated as Loki's series parser does: `{a=~".*"}` selects nothing.
+            let matchers = logql::parse_selector(s)?;
+            logql::parser::validate_matchers(&matchers)?;
+            groups.push(matchers);
+        }
+        if groups.is_empty() {
+            groups.push(Vec::new());
         }
         let mut seen: HashMap<StreamId, Labels> = HashMap::new();
         for matchers in groups {

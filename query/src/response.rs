@@ -205,6 +205,17 @@ pub fn format_query_body(query: &str) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&Body { status: "success", data: query })
 }
 
+/// Body of `format_query` for a query that does not parse (sent with 400):
+/// `{"status":"invalid-query","error":"<message>"}`.
+pub fn format_query_error_body(message: &str) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        status: &'static str,
+        error: &'a str,
+    }
+    serde_json::to_vec(&Body { status: "invalid-query", error: message })
+}
+
 /// Body of the series endpoint; `data` is always present.
 pub fn series_body(series: &[Labels]) -> Result<Vec<u8>, serde_json::Error> {
     struct Series<'a>(&'a [Labels]);

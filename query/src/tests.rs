@@ -245,8 +245,13 @@ async fn log_queries_across_files_and_heads() {
     assert_eq!(all_ts(&v, true), vec![2500]);
     let v = range(&app, r#"{app="api"} |= ip("192.168.1.0/24")"#, &[]).await.json();
     assert_eq!(all_ts(&v, true), vec![4000]);
+    // A pattern ending in a literal must end the line; one ending in a capture needs text.
     let v = range(&app, r#"{app="api"} |> "GET <_> 200""#, &[]).await.json();
-    assert_eq!(all_ts(&v, true), vec![4000, 1000]);
+    assert_eq!(all_ts(&v, true), vec![1000]);
+    let v = range(&app, r#"{app="api"} |> "<_> 200 <_>""#, &[]).await.json();
+    assert_eq!(all_ts(&v, true), vec![4000]);
+    let v = range(&app, r#"{app="api"} !> "GET <_>" or "<_> 500 <_>""#, &[]).await.json();
+    assert_eq!(all_ts(&v, true), vec![3000]);
     let v = range(&app, r#"{app="api"} !~ "GET""#, &[]).await.json();
     assert_eq!(all_ts(&v, true), vec![3000]);
 
@@ -341,6 +346,11 @@ async fn errors_have_loki_status_and_text() {
     );
     let req = Request::get(url("/loki/api/v1/labels", &[])).body(Body::empty()).expect("request");
     check(send(&app, req).await, StatusCode::UNAUTHORIZED, "no org id");
+    // format_query answers a parse error as JSON, as Loki's handler does.
+    let r = get(&app, "/loki/api/v1/format_query", &[("query", "sum(")], &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.content_type, "application/json; charset=utf-8");
+    assert_eq!(r.body, r#"{"status":"invalid-query","error":"parse error at line 1, col 5: syntax error: unexpected $end"}"#);
     let r = range(&app, "{app=\"api\"} | json", &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let _ = std::fs::remove_dir_all(dir);
@@ -371,13 +381,22 @@ async fn metadata_endpoints() {
     let r = get(&app, "/loki/api/v1/series", &q, &[]).await;
     assert_eq!(r.body, r#"{"status":"success","data":[{"app":"api","env":"prod"},{"app":"web","env":"dev"}]}"#);
     let mut q = window.to_vec();
-    q.push(("match[]", "{}"));
+    q.push(("match[]", "{ }"));
     let r = get(&app, "/loki/api/v1/series", &q, &[]).await;
     assert_eq!(r.json()["data"].as_array().map(Vec::len), Some(2));
+    // No matcher at all: every series, as Loki's ParseSeriesQuery allows.
+    let r = get(&app, "/loki/api/v1/series", &window, &[]).await;
+    assert_eq!(r.body, r#"{"status":"success","data":[{"app":"api","env":"prod"},{"app":"web","env":"dev"}]}"#);
     let mut q = window.to_vec();
     q.push(("match[]", "{app="));
     let r = get(&app, "/loki/api/v1/series", &q, &[]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A selector whose every matcher accepts the empty value is refused, as in Loki.
+    let mut q = window.to_vec();
+    q.push(("match[]", r#"{app=~".*"}"#));
+    let r = get(&app, "/loki/api/v1/series", &q, &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("queries require at least one regexp or equality matcher"), "{}", r.body);
     let mut q = window.to_vec();
     q.push(("match[]", r#"{app="zzz"}"#));
     let r = get(&app, "/loki/api/v1/series", &q, &[]).await;

@@ -111,6 +111,18 @@ pub struct PushOutcome {
     pub misrouted: Vec<(u32, u64)>,
 }
 
+impl PushOutcome {
+    /// Adds `other`'s counts and rejections to this outcome and hands back its misrouted
+    /// streams, which are the caller's to deliver.
+    pub fn absorb(&mut self, other: PushOutcome) -> Vec<(u32, u64)> {
+        self.accepted += other.accepted;
+        self.bytes += other.bytes;
+        self.duplicates += other.duplicates;
+        self.rejected.extend(other.rejected);
+        other.misrouted
+    }
+}
+
 /// The result of applying a command.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApplyResult {

@@ -14,7 +14,8 @@ pub struct IngesterConfig {
     /// Flush a head once its oldest unflushed entry arrived this long ago (Loki key; default
     /// 2h). Half of it is the out-of-order window, as in Loki.
     pub max_chunk_age: ConfigDuration,
-    /// Flush once one stream's head holds this many bytes (Loki key; default 1572864).
+    /// Flush once one stream's head holds this many bytes (Loki key; default 1572864; 0, as
+    /// in Loki, means ten 256 KiB blocks).
     pub chunk_target_size: ByteSize,
     /// How often the flush conditions are checked (Loki key; default 30s).
     pub flush_check_period: ConfigDuration,
@@ -75,7 +76,21 @@ impl Default for IngesterConfig {
     }
 }
 
+/// The largest `max_batch_bytes`: half of the transport's message limit.
+const MAX_BATCH_LIMIT: u64 = (crate::transport::MAX_MESSAGE / 2) as u64;
+
+/// What `chunk_target_size: 0` stands for: Loki's fixed ten blocks of 256 KiB.
+const TEN_BLOCKS: usize = 10 * 256 * 1024;
+
 impl IngesterConfig {
+    /// The head size (bytes) at which one stream's head is flushed.
+    pub fn target_head_bytes(&self) -> usize {
+        match self.chunk_target_size.0 as usize {
+            0 => TEN_BLOCKS,
+            n => n,
+        }
+    }
+
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         if self.flush_check_period.0 < Duration::from_millis(10) {
@@ -83,6 +98,9 @@ impl IngesterConfig {
         }
         if !(1..=256).contains(&self.shards) {
             return Err("ingester.shards must be between 1 and 256".into());
+        }
+        if self.max_batch_bytes.0 > MAX_BATCH_LIMIT {
+            return Err(format!("ingester.max_batch_bytes must be at most {}MiB, so one Raft entry fits a replication message", MAX_BATCH_LIMIT >> 20));
         }
         if self.max_chunk_age.0.is_zero() {
             return Err("ingester.max_chunk_age must be positive".into());
@@ -98,7 +116,8 @@ pub struct ClusterConfig {
     /// This node's id (default 1; must be among `seeds` when they are given).
     pub node_id: u64,
     /// The gRPC `host:port` other nodes reach this one at (default: 127.0.0.1 and the gRPC
-    /// listen port).
+    /// listen port); when `seeds` name this node, its seed entry is used instead (a different
+    /// value is logged as a warning).
     pub advertise_addr: String,
     /// Every node of the cluster as `id@host:port` (gRPC): the same ids on every node, each
     /// address how this node reaches that one; empty runs standalone.

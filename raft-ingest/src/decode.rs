@@ -22,6 +22,9 @@ pub struct RawStream {
     pub labels: Labels,
     /// A label name pushed twice, which rejects this stream in validation.
     pub duplicate: Option<DuplicateLabel>,
+    /// The label string exactly as a protobuf push sent it (None for JSON), which Loki
+    /// quotes in label errors.
+    pub pushed: Option<String>,
     /// Entries in push order.
     pub entries: Vec<Entry>,
 }
@@ -106,7 +109,8 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
     req.streams
         .into_iter()
         .map(|s| {
-            let (labels, duplicate) = parse_labels(&lossy(s.labels))?;
+            let pushed = lossy(s.labels);
+            let (labels, duplicate) = parse_labels(&pushed)?;
             let entries = s
                 .entries
                 .into_iter()
@@ -119,7 +123,7 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
                     }
                 })
                 .collect();
-            Ok(RawStream { labels, duplicate, entries })
+            Ok(RawStream { labels, duplicate, pushed: Some(pushed), entries })
         })
         .collect()
 }
@@ -186,7 +190,7 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<RawStream>, DecodeError> {
             let labels = Labels::from_pairs(pairs)
                 .map_err(|dup| DecodeError::BadRequest(format!("couldn't parse labels: duplicate label name {dup:?}")))?;
             let entries = s.values.unwrap_or_default().into_iter().flatten().map(|e| e.0).collect();
-            Ok(RawStream { labels, duplicate: None, entries })
+            Ok(RawStream { labels, duplicate: None, pushed: None, entries })
         })
         .collect()
 }

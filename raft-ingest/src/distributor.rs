@@ -135,8 +135,9 @@ impl Distributor {
     }
 }
 
-/// Joins rejection messages as Loki's grouped errors do: one message as is; otherwise each
-/// distinct message once, repeated ones as `N errors like: <msg>`, separated by `; `.
+/// Joins rejection messages as Loki's grouped errors do: each distinct message once, in the
+/// order first seen, separated by `; `, as `N errors like: <msg>` unless it is the only
+/// message and occurs once.
 pub fn group_errors(errors: &[String]) -> String {
     if let [one] = errors {
         return one.clone();
@@ -148,9 +149,10 @@ pub fn group_errors(errors: &[String]) -> String {
             None => groups.push((e.as_str(), 1)),
         }
     }
+    let counted = groups.len() > 1;
     groups
         .into_iter()
-        .map(|(m, n)| if n > 1 { format!("{n} errors like: {m}") } else { m.to_string() })
+        .map(|(m, n)| if counted || n > 1 { format!("{n} errors like: {m}") } else { m.to_string() })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -167,6 +169,7 @@ mod tests {
     #[test]
     fn errors_are_grouped_like_loki() {
         assert_eq!(group_errors(&["a".into()]), "a");
-        assert_eq!(group_errors(&["a".into(), "b".into(), "a".into()]), "2 errors like: a; b");
+        assert_eq!(group_errors(&["a".into(), "a".into()]), "2 errors like: a");
+        assert_eq!(group_errors(&["a".into(), "b".into(), "a".into()]), "2 errors like: a; 1 errors like: b");
     }
 }

@@ -44,6 +44,17 @@ use crate::transport::{Channels, Groups, GrpcNetwork};
 const LEADER_WAIT: Duration = Duration::from_secs(10);
 /// Pause between attempts while a shard elects a leader.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two attempts to reach a shard's leader.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The pause before attempt `attempt` (from 1) to reach a leader: [`RETRY_PAUSE`], doubling
+/// on each attempt up to [`MAX_RETRY_PAUSE`], with up to a quarter of jitter so that many
+/// distributors do not retry in step.
+fn retry_backoff(attempt: usize) -> Duration {
+    let doubled = RETRY_PAUSE.saturating_mul(1u32 << attempt.saturating_sub(1).min(4)).min(MAX_RETRY_PAUSE);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    doubled + doubled / 4 * (nanos % 1000) / 1000
+}
 
 /// An operation that must run on a shard's leader.
 enum ShardOp<'a> {
@@ -83,8 +94,8 @@ pub struct Ingester {
     pub(crate) placement: Placement,
     pub(crate) channels: Channels,
     pub(crate) groups: Groups,
-    /// What opening replicas needs; `None` on a node that hosts none (a compactor-only
-    /// process), which refuses to open one.
+    /// What opening replicas needs; `None` on a node that hosts none (a process without
+    /// the ingester role), which refuses to open one.
     pub(crate) open: Option<OpenArgs>,
     /// The delete requests as last fetched from the metadata leader, for a node without a
     /// metadata replica (refreshed every second; `None` until the first fetch).
@@ -166,7 +177,7 @@ impl Ingester {
     }
 
     /// Starts a node of the cluster `cluster.seeds` names that hosts no replica and never
-    /// will (a compactor-only process): it keeps a copy of the shard map and the delete
+    /// will (a stateless distributor, querier or compactor): it keeps a copy of the shard map and the delete
     /// requests, and sends every operation to the leaders of the cluster's groups. Its
     /// `cluster.node_id` must be unused by the cluster's nodes; it need not be among the
     /// seeds. Nothing is written to disk. Returns once the shard map arrived from the
@@ -182,7 +193,7 @@ impl Ingester {
         }
         let placement = Placement::new(&seeds, 1, grpc_addr).map_err(IngestError::Layout)?;
         if placement.standalone() {
-            return Err(IngestError::Layout("a node without replicas (target: compactor) needs cluster.seeds naming the cluster's nodes".into()));
+            return Err(IngestError::Layout("a process without the ingester role (target without write, ingester or all) needs cluster.seeds naming the cluster's nodes".into()));
         }
         let channels = Channels::with_book(placement.nodes.clone());
         let ingester = Ingester::assemble(placement, channels, Groups::default(), BTreeMap::new(), None);
@@ -220,7 +231,7 @@ impl Ingester {
         })
     }
 
-    /// True when this node hosts replicas (false for a compactor-only process).
+    /// True when this node hosts replicas (false for a process without the ingester role).
     pub fn hosts_replicas(&self) -> bool {
         self.open.is_some()
     }
@@ -288,6 +299,19 @@ impl Ingester {
     /// Sends `push` to the leaders of its streams' shards and returns once all have
     /// committed, fsynced and applied their part.
     pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
+        let mut pieces = crate::pieces::split(push, crate::pieces::MAX_PIECE_BYTES).into_iter();
+        let Some(first) = pieces.next() else { return Ok(PushOutcome::default()) };
+        let mut total = self.push_piece(first).await?;
+        // The pieces of a large push go one after another, so a stream's entries keep
+        // their order.
+        for piece in pieces {
+            total.absorb(self.push_piece(piece).await?);
+        }
+        Ok(total)
+    }
+
+    /// Delivers one piece of a push to the leaders of the shards its streams belong to.
+    async fn push_piece(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
         let map = self.map();
         let mut parts: BTreeMap<u64, TenantPush> = BTreeMap::new();
         for stream in push.streams {
@@ -306,12 +330,9 @@ impl Ingester {
             // Streams a split moved go on to the shard that took them.
             let mut moved: BTreeMap<u64, TenantPush> = BTreeMap::new();
             for ((_, part), o) in parts.into_iter().zip(outcomes) {
-                total.accepted += o.accepted;
-                total.bytes += o.bytes;
-                total.duplicates += o.duplicates;
-                total.rejected.extend(o.rejected);
+                let misrouted = total.absorb(o);
                 let mut streams: Vec<Option<_>> = part.streams.into_iter().map(Some).collect();
-                for (i, to) in o.misrouted {
+                for (i, to) in misrouted {
                     if let Some(stream) = streams.get_mut(i as usize).and_then(Option::take) {
                         moved.entry(to).or_insert_with(|| TenantPush { tenant: part.tenant.clone(), streams: Vec::new() }).streams.push(stream);
                     }
@@ -394,7 +415,7 @@ impl Ingester {
                         return Err(IngestError::Unavailable(format!("shard {shard} has no reachable leader: {why}")));
                     }
                     attempt += 1;
-                    tokio::time::sleep(RETRY_PAUSE).await;
+                    tokio::time::sleep(retry_backoff(attempt)).await;
                 }
                 other => return other,
             }

@@ -31,7 +31,7 @@
 //!   the compactor lease; [`deletes`] keeps delete requests in the metadata group. Queries
 //!   read heads and index through `store::view::IngestView`, under the state machine's
 //!   lock, so they see every entry once.
-//! * A node that hosts no replica (a compactor-only process,
+//! * A node that hosts no replica (a stateless distributor, querier or compactor,
 //!   [`ingester::Ingester::start_without_replicas`]) has the same routing with no groups:
 //!   it sends every operation to the groups' leaders.
 
@@ -59,6 +59,7 @@ pub mod membership;
 pub mod meta;
 pub mod metrics;
 pub mod node_log;
+pub mod pieces;
 pub mod placement;
 pub mod transport;
 pub mod segment_log;

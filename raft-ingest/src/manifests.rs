@@ -76,7 +76,7 @@ impl Manifests for Ingester {
         if let Some(addr) = map.nodes.get(&me).filter(|_| !self.hosts_replicas()) {
             // Sharing a node's id would share its lease.
             return Err(IngestError::Layout(format!(
-                "cluster.node_id {me} belongs to the cluster's node at {addr}; a compactor-only process needs an id no node uses"
+                "cluster.node_id {me} belongs to the cluster's node at {addr}; a process without the ingester role needs an id no node uses"
             ))
             .into());
         }

@@ -1,8 +1,8 @@
 //! Static placement of shard replicas on the nodes named in `cluster.seeds`.
 //!
 //! Nodes are ordered by id; shard `i`'s replicas are the `rf` nodes starting at position
-//! `i mod n`, so replicas and leaders spread evenly. The lowest-id replica initializes a new
-//! group. Without seeds the node is standalone: every shard has this node as its only replica.
+//! `i mod n`, so replicas spread evenly; that first node initializes a new group and so
+//! usually leads it first, which spreads the leaders too. Without seeds the node is standalone: every shard has this node as its only replica.
 
 use std::collections::BTreeMap;
 
@@ -49,7 +49,14 @@ impl Placement {
         }
         if nodes.is_empty() {
             nodes.insert(cluster.node_id, own);
-        } else if !nodes.contains_key(&cluster.node_id) {
+        } else if let Some(seeded) = nodes.get(&cluster.node_id) {
+            // Peers reach this node at its seed address; an advertised one that differs is
+            // unused, which is worth saying (each node may name peers differently, e.g.
+            // through proxies, so it is not an error).
+            if !cluster.advertise_addr.is_empty() && cluster.advertise_addr != *seeded {
+                tracing::warn!(advertise_addr = %cluster.advertise_addr, seed = %seeded, "cluster.advertise_addr differs from this node's cluster.seeds entry; the seed address is used");
+            }
+        } else {
             return Err(format!("cluster.node_id {} is not among cluster.seeds", cluster.node_id));
         }
         let rf = match cluster.replication_factor {
@@ -67,8 +74,7 @@ impl Placement {
         self.nodes.len() == 1
     }
 
-    /// The replica node ids of `shard` (of the metadata group: its voters), the initializing
-    /// node first.
+    /// The replica node ids of `shard` (of the metadata group: its voters), sorted.
     pub fn replicas(&self, shard: u64) -> Vec<u64> {
         if shard == META_GROUP {
             return self.meta_voters();
@@ -91,9 +97,16 @@ impl Placement {
         (0..self.shards).chain([META_GROUP]).filter(|s| self.replicas(*s).contains(&self.node_id)).collect()
     }
 
-    /// True when this node initializes `shard`'s group (its lowest-id replica).
+    /// True when this node initializes `shard`'s group: the metadata group's lowest-id voter,
+    /// a shard's first replica in placement order (node `shard mod n`), so that the groups'
+    /// first leaders spread over the nodes.
     pub fn initializes(&self, shard: u64) -> bool {
-        self.replicas(shard).first() == Some(&self.node_id)
+        if shard == META_GROUP {
+            return self.meta_voters().first() == Some(&self.node_id);
+        }
+        let n = self.nodes.len().max(1) as u64;
+        let first = usize::try_from(shard % n).unwrap_or(0);
+        self.nodes.keys().nth(first) == Some(&self.node_id)
     }
 
     /// The gRPC address of `node`.
@@ -132,7 +145,10 @@ mod tests {
         assert_eq!(p.replicas(1), vec![2, 3, 4]);
         assert_eq!(p.replicas(3), vec![1, 2, 4]);
         assert_eq!(p.local_shards(), vec![0, 1, 2, 3, META_GROUP].into_iter().filter(|s| p.replicas(*s).contains(&2)).collect::<Vec<_>>());
-        assert!(p.initializes(1) && !p.initializes(0));
+        assert!(p.initializes(1) && !p.initializes(0) && !p.initializes(META_GROUP));
+        // With every node a replica of every shard, each shard still has its own initializer.
+        let all = Placement::new(&cluster(3, &seeds[..3], 3), 3, "x:0").expect("placement");
+        assert_eq!((0..3).map(|s| all.initializes(s)).collect::<Vec<_>>(), vec![false, false, true]);
         assert_eq!(p.meta_voters(), vec![1, 2, 3, 4]);
         let map = p.initial_map();
         assert_eq!(map.shards.len(), 4);

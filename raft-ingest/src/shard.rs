@@ -52,7 +52,7 @@ pub struct ShardNode {
     pub node_id: u64,
     /// The group's voters, used when this node initializes it.
     pub members: BTreeMap<u64, BasicNode>,
-    /// Whether this node initializes a new group (its lowest-id replica).
+    /// Whether this node initializes a new group (see [`crate::placement::Placement::initializes`]).
     pub initialize: bool,
     /// Whether the group has this node as its only voter.
     pub standalone: bool,
@@ -63,6 +63,8 @@ pub struct ShardNode {
 }
 /// How long a clustered shard tries to flush on shutdown.
 const CLUSTER_SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+/// How long a push waits for its proposal to commit before it fails with 503.
+const COMMIT_WAIT: Duration = Duration::from_secs(8);
 /// Proposals in flight at once: one being fsynced while the next one fills.
 const PROPOSALS_IN_FLIGHT: usize = 2;
 /// Pushes waiting for a proposal before new ones wait at the door.
@@ -195,11 +197,22 @@ impl Shard {
     /// Proposes `push` (batched with concurrent ones) and returns once it is committed,
     /// fsynced and applied.
     pub async fn push(&self, push: TenantPush) -> Result<PushOutcome, IngestError> {
-        let bytes = push.streams.iter().flat_map(|s| s.entries.iter()).map(|e| e.size()).sum();
+        let bytes = crate::pieces::push_weight(&push);
         let (reply, rx) = oneshot::channel();
         let sender = self.queue.lock().await.clone().ok_or(IngestError::ShuttingDown)?;
         sender.send(Pending { push, bytes, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
-        let outcome = rx.await.map_err(|_| IngestError::ShuttingDown)?;
+        // A leader that lost its quorum keeps the proposal; the client gets a 503 and retries
+        // (a retry of an entry that did commit is dropped as a duplicate).
+        let outcome = match tokio::time::timeout(COMMIT_WAIT, rx).await {
+            Ok(r) => r.map_err(|_| IngestError::ShuttingDown)?,
+            Err(_) => {
+                return Err(IngestError::Unavailable(format!(
+                    "shard {} did not commit the push within {} s (no quorum?)",
+                    self.shard,
+                    COMMIT_WAIT.as_secs()
+                )));
+            }
+        };
         if self.over_size_limit() {
             self.flush_wake.notify_one();
         }
@@ -295,7 +308,7 @@ impl Shard {
     fn over_size_limit(&self) -> bool {
         self.state.read().is_ok_and(|s| {
             s.heads.bytes() >= self.config.max_head_bytes.0 as usize
-                || s.heads.largest_stream_bytes() >= self.config.chunk_target_size.0 as usize
+                || s.heads.largest_stream_bytes() >= self.config.target_head_bytes()
         })
     }
 
@@ -306,6 +319,10 @@ impl Shard {
             return Ok(());
         }
         let _guard = self.flush_lock.lock().await;
+        // A leader new to its term may not have applied its predecessor's last `Flushed`
+        // yet; cutting before it would write those rows into a second file. A read index
+        // waits until everything committed before this term is applied.
+        self.linearize().await?;
         let cut = {
             let state = self.state.read().map_err(|_| IngestError::Raft("state lock poisoned".into()))?;
             let first = state.heads.flushed_upto + 1;
@@ -340,7 +357,7 @@ impl Shard {
             return false;
         }
         s.bytes >= self.config.max_head_bytes.0 as usize
-            || s.largest_stream_bytes >= self.config.chunk_target_size.0 as usize
+            || s.largest_stream_bytes >= self.config.target_head_bytes()
             || s.oldest_age.is_some_and(|a| a >= self.config.max_chunk_age.0)
             || s.longest_idle.is_some_and(|i| i >= self.config.chunk_idle_period.0)
     }
@@ -396,15 +413,29 @@ async fn watch_raft(raft: Raft<TypeConfig, StateMachine>) {
     }
 }
 
-/// Drains the queue into proposals; at most [`PROPOSALS_IN_FLIGHT`] at once.
+/// Drains the queue into proposals of at most `max_batch_bytes` (a heavier push goes alone);
+/// at most [`PROPOSALS_IN_FLIGHT`] at once.
 async fn propose_loop(raft: Raft<TypeConfig, StateMachine>, mut rx: mpsc::Receiver<Pending>, max_batch_bytes: usize) {
     let slots = Arc::new(Semaphore::new(PROPOSALS_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
+    // A push that would have taken the last batch past `max_batch_bytes` starts the next.
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let mut bytes = first.bytes;
         let mut batch = vec![first];
-        let mut bytes = batch[0].bytes;
         while bytes < max_batch_bytes {
             match rx.try_recv() {
+                Ok(p) if bytes + p.bytes > max_batch_bytes => {
+                    carried = Some(p);
+                    break;
+                }
                 Ok(p) => {
                     bytes += p.bytes;
                     batch.push(p);
@@ -456,11 +487,20 @@ async fn flush_loop(ingester: std::sync::Weak<Shard>, mut stop: watch::Receiver<
             Ok(s) => s.heads.flush_stats(Instant::now()),
             Err(_) => return,
         };
-        if i.should_flush(&stats)
-            && let Err(e) = i.flush().await
-        {
+        if !i.should_flush(&stats) {
+            continue;
+        }
+        // The flush runs as its own task, so even a panic in a store client fails one
+        // attempt, not the flusher.
+        let shard = Arc::clone(&i);
+        let failed = match tokio::spawn(async move { shard.flush().await }).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("the flush task failed: {e}")),
+        };
+        if let Some(error) = failed {
             metrics::FLUSH_ERRORS.inc();
-            tracing::error!(error = %e, "flush failed; heads are kept and retried");
+            tracing::error!(shard = i.shard, %error, "flush failed; heads are kept and retried");
         }
     }
 }

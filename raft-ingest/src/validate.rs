@@ -51,23 +51,25 @@ fn with_service_name(labels: Labels, discover: &[String]) -> Labels {
     Labels::from_pairs(pairs).unwrap_or(labels)
 }
 
-fn label_error(labels: &Labels, limits: &Limits) -> Option<String> {
+/// `shown` is the label string Loki quotes: as pushed (protobuf) unless a `service_name`
+/// was added, else the sorted label set.
+fn label_error(labels: &Labels, shown: &str, limits: &Limits) -> Option<String> {
     if labels.is_empty() {
         return Some("error at least one label pair is required per stream".to_string());
     }
     let counted = labels.len() - usize::from(labels.get("service_name").is_some());
     if counted > limits.max_label_names_per_series {
         return Some(format!(
-            "entry for stream '{labels}' has {counted} label names; limit {}",
+            "entry for stream '{shown}' has {counted} label names; limit {}",
             limits.max_label_names_per_series
         ));
     }
     for (n, v) in labels.pairs() {
         if n.len() > limits.max_label_name_length {
-            return Some(format!("stream '{labels}' has label name too long: '{n}'"));
+            return Some(format!("stream '{shown}' has label name too long: '{n}'"));
         }
         if v.len() > limits.max_label_value_length {
-            return Some(format!("stream '{labels}' has label value too long: '{v}'"));
+            return Some(format!("stream '{shown}' has label value too long: '{v}'"));
         }
     }
     None
@@ -127,11 +129,17 @@ pub fn validate(tenant: &str, streams: Vec<RawStream>, limits: &Limits, now_ns: 
         }
         if let Some(dup) = &raw.duplicate {
             out.rejected += raw.entries.len() as u64;
-            out.errors.push(format!("stream '{}' has duplicate label name: '{}'", dup.labels, dup.name));
+            let shown = raw.pushed.as_deref().unwrap_or(&dup.labels);
+            out.errors.push(format!("stream '{shown}' has duplicate label name: '{}'", dup.name));
             continue;
         }
+        let before = raw.labels.len();
         let labels = with_service_name(raw.labels, &limits.discover_service_name);
-        if let Some(err) = label_error(&labels, limits) {
+        let shown = match raw.pushed {
+            Some(pushed) if labels.len() == before => pushed,
+            _ => labels.to_string(),
+        };
+        if let Some(err) = label_error(&labels, &shown, limits) {
             out.rejected += raw.entries.len() as u64;
             out.errors.push(err);
             continue;
@@ -165,6 +173,7 @@ mod tests {
         RawStream {
             labels: Labels::parse(labels).unwrap(),
             duplicate: None,
+            pushed: None,
             entries: entries.into_iter().map(|(ts, l)| Entry { ts, line: l.into(), metadata: vec![] }).collect(),
         }
     }

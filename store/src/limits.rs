@@ -20,7 +20,8 @@ pub struct Limits {
     pub reject_old_samples_max_age: ConfigDuration,
     /// How far in the future an entry may be (default 10m).
     pub creation_grace_period: ConfigDuration,
-    /// Largest `limit` a log query may ask for (default 5000).
+    /// Largest `limit` a log query may ask for; 0 disables the check, as in Loki (default
+    /// 5000).
     pub max_entries_limit_per_query: u32,
     /// Largest accepted line in bytes; 0 disables the check (default 256KB).
     pub max_line_size: ByteSize,
@@ -116,14 +117,22 @@ impl Limits {
         if self.discover_log_levels {
             return Err("limits_config.discover_log_levels: true is not supported yet; set it to false".into());
         }
-        if self.max_entries_limit_per_query == 0 {
-            return Err("limits_config.max_entries_limit_per_query must be positive".into());
-        }
         let day = std::time::Duration::from_secs(24 * 3600);
         let short = |d: &ConfigDuration| !d.0.is_zero() && d.0 < day;
         if short(&self.retention_period) || self.retention_stream.iter().any(|r| short(&r.period)) {
             return Err("limits_config: retention period must be >= 24h".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_entries_limit_is_valid() {
+        let limits = Limits { max_entries_limit_per_query: 0, ..Limits::default() };
+        assert_eq!(limits.validate(), Ok(()));
     }
 }

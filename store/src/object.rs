@@ -94,6 +94,33 @@ fn sync_local(root: &Path, rel: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The URL of an S3 `endpoint` as Loki takes it: `host:port` (the scheme from `insecure`:
+/// http when true, https otherwise) or a full `http(s)://` URL.
+fn endpoint_url(endpoint: &str, insecure: bool) -> Result<String, StoreError> {
+    let endpoint = endpoint.trim();
+    let url = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("{}://{endpoint}", if insecure { "http" } else { "https" })
+    };
+    let bad = |why: &str| StoreError::Config(format!("common.storage.s3.endpoint {endpoint:?}: {why}"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("the scheme must be http or https"));
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@') {
+        return Err(bad("no host:port"));
+    }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && !host.ends_with(']')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(bad("the port is not a number"));
+    }
+    Ok(url)
+}
+
 /// Builds the configured chunk store; `data_dir` is `common.path_prefix`.
 pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<ChunkStore, StoreError> {
     if let Some(s3) = &cfg.s3 {
@@ -106,7 +133,7 @@ pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<ChunkS
             .with_allow_http(s3.insecure)
             .with_virtual_hosted_style_request(!s3.s3forcepathstyle);
         if !s3.endpoint.is_empty() {
-            b = b.with_endpoint(&s3.endpoint);
+            b = b.with_endpoint(endpoint_url(&s3.endpoint, s3.insecure)?);
         }
         if !s3.region.is_empty() {
             b = b.with_region(&s3.region);
@@ -123,4 +150,20 @@ pub fn build_object_store(cfg: &StorageConfig, data_dir: &Path) -> Result<ChunkS
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| data_dir.join("chunks"));
     ChunkStore::local(&dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_url;
+
+    #[test]
+    fn endpoints_take_loki_forms() {
+        assert_eq!(endpoint_url("minio:9000", true).ok().as_deref(), Some("http://minio:9000"));
+        assert_eq!(endpoint_url("s3.example.com", false).ok().as_deref(), Some("https://s3.example.com"));
+        assert_eq!(endpoint_url("http://127.0.0.1:9000", false).ok().as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(endpoint_url("[::1]:9000", true).ok().as_deref(), Some("http://[::1]:9000"));
+        for bad in ["ftp://x:1", "http://", "minio:port", "a b:1"] {
+            assert!(endpoint_url(bad, true).is_err(), "{bad} accepted");
+        }
+    }
 }

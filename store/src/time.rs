@@ -19,6 +19,12 @@ pub fn parse_prometheus_duration(s: &str) -> Result<Duration, StoreError> {
     parse_prometheus(s).ok_or_else(|| StoreError::Duration(s.to_string()))
 }
 
+/// Parses a Go duration only (`1h30m`, `1.5s`, `300ms`; no `d`, `w` or `y`), as Go's
+/// `time.ParseDuration` does, e.g. for the delete API's `max_interval`.
+pub fn parse_go_duration(s: &str) -> Result<Duration, StoreError> {
+    parse_go(s).ok_or_else(|| StoreError::Duration(s.to_string()))
+}
+
 fn unit_nanos(unit: &str) -> Option<u128> {
     Some(match unit {
         "ns" => 1,

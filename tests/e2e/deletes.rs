@@ -119,3 +119,83 @@ async fn delete_requests_filter_at_once_and_are_carried_out_by_the_compactor() {
 fn chrono_rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp(ns / 1_000_000_000, 0).expect("a valid time").format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_requests_are_validated_and_listed_as_in_loki() {
+    let dir = TestDir::new("deletes_loki_validation");
+    let s = Skald::start(
+        dir,
+        &["--auth_enabled=true", "--compactor.retention_enabled=true", "--compactor.compaction_interval=0s", "--compactor.delete_request_cancel_period=1s"],
+    );
+    let api = s.api().tenant(TENANT);
+    let now_s = now_ns() / SEC;
+    let (start, end) = ((now_s - 7_200).to_string(), (now_s - 3_600).to_string());
+    let with = |query: &str, start: &str, end: &str, max_interval: &str| {
+        let mut p = vec![("query", query.to_string()), ("start", start.to_string()), ("end", end.to_string())];
+        if !max_interval.is_empty() {
+            p.push(("max_interval", max_interval.to_string()));
+        }
+        p
+    };
+    let filtered = r#"{app="a"} |= "x""#;
+
+    // max_interval, for a request with line filters: a Go duration of 1s to 24h, and no
+    // longer than the request.
+    let invalid = "invalid max_interval: valid time units are 's', 'm', 'h'\n";
+    for (max_interval, body) in [
+        ("1ms", invalid),
+        ("999ms", invalid),
+        ("not-a-duration", invalid),
+        ("1d", invalid),
+        ("25h", "max_interval can't be greater than 24h0m0s\n"),
+        ("2h", "max_interval can't be greater than the interval to be deleted (1h0m0s)\n"),
+    ] {
+        let (status, id, got) = file_delete(&s, Some(TENANT), &with(filtered, &start, &end, max_interval)).await;
+        assert_eq!((status, id.as_str(), got.as_str()), (400, "", body), "max_interval={max_interval}");
+    }
+    let (status, _, body) = file_delete(&s, Some(TENANT), &with(filtered, &start, &end, "30m")).await;
+    assert_eq!(status, 204, "max_interval=30m: {body}");
+    // Without line filters Loki does not look at max_interval.
+    let (status, _, body) = file_delete(&s, Some(TENANT), &with(r#"{app="b"}"#, &start, &end, "not-a-duration")).await;
+    assert_eq!(status, 204, "selector only: {body}");
+    // An empty range is refused, with or without line filters.
+    for query in [filtered, r#"{app="a"}"#] {
+        let (status, _, body) = file_delete(&s, Some(TENANT), &with(query, &start, &start, "")).await;
+        assert_eq!((status, body.as_str()), (400, "start time can't be greater than or equal to end time\n"), "{query}");
+    }
+
+    // DELETE without request_id: Loki looks up the empty id and answers 404.
+    let r = api.delete("/loki/api/v1/delete").await;
+    assert_eq!((r.status, r.body.as_str()), (404, "could not find delete request with given id\n"));
+
+    // Times are listed as Loki's model.Time: seconds with millisecond precision.
+    let end_secs = now_s - 60;
+    let end_rfc3339 = format!("{}.123456789Z", chrono_rfc3339(end_secs * SEC).trim_end_matches('Z'));
+    let (status, precise, body) = file_delete(&s, Some(TENANT), &with(r#"{app="c"}"#, &start, &end_rfc3339, "")).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _, body) = file_delete(&s, Some(TENANT), &[("query", r#"{app="d"}"#.into()), ("start", start.clone())]).await;
+    assert_eq!(status, 204, "end defaults to now: {body}");
+    let listed = api.get("/loki/api/v1/delete", &[]).await;
+    listed.expect(200, "GET /loki/api/v1/delete");
+    assert!(listed.body.contains(&format!("\"end_time\":{end_secs}.123,")) || listed.body.contains(&format!("\"end_time\":{end_secs}.123}}")), "{}", listed.body);
+    assert!(listed.body.contains(&format!("\"start_time\":{start},")) || listed.body.contains(&format!("\"start_time\":{start}}}")), "whole seconds have no fraction: {}", listed.body);
+    let requests = listed.json();
+    let requests = requests.as_array().expect("a list");
+    assert_eq!(requests.len(), 4, "{}", listed.body);
+    for r in requests {
+        for key in ["start_time", "end_time", "created_at"] {
+            let ms = r[key].as_f64().expect("a number") * 1e3;
+            assert!((ms - ms.round()).abs() < 1e-3, "{key} has millisecond precision: {r}");
+        }
+    }
+    assert!(requests.iter().any(|r| r["request_id"] == precise.as_str() && r["end_time"].as_f64() == Some(end_secs as f64 + 0.123)));
+
+    // Past the cancel period, without force: Loki's message.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let r = cancel(&api, &precise, false).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Cancellation of partially completed delete request or delete request past the deadline of 1s since its creation is not allowed. To force, use the ?force query parameter\n")
+    );
+    assert_eq!(cancel(&api, &precise, true).await.status, 204);
+}

@@ -456,11 +456,16 @@ impl Api {
 
     /// Like `send`, but returns the transport error instead of panicking (for crash tests).
     pub async fn try_push_json(&self, body: &Value) -> Result<Resp, String> {
-        let mut rb = self
-            .client
-            .post(format!("{}/loki/api/v1/push", self.base))
-            .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(body).expect("serialize push"));
+        self.try_push_raw(Some("application/json"), serde_json::to_vec(body).expect("serialize push")).await
+    }
+
+    /// POST /loki/api/v1/push with an arbitrary body, returning a transport error instead
+    /// of panicking.
+    pub async fn try_push_raw(&self, content_type: Option<&str>, body: Vec<u8>) -> Result<Resp, String> {
+        let mut rb = self.client.post(format!("{}/loki/api/v1/push", self.base)).body(body);
+        if let Some(ct) = content_type {
+            rb = rb.header("Content-Type", ct);
+        }
         if let Some(t) = &self.tenant {
             rb = rb.header("X-Scope-OrgID", t);
         }

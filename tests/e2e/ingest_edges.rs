@@ -51,7 +51,7 @@ async fn push_messages_match_loki_exactly() {
     r.expect(400, "grouped errors");
     assert_eq!(
         r.body.trim_end(),
-        "2 errors like: max entry size '256000' bytes exceeded for stream '{case=\"grouped\", test=\"edges\"}' while adding an entry with length '300000' bytes; error at least one label pair is required per stream"
+        "2 errors like: max entry size '256000' bytes exceeded for stream '{case=\"grouped\", test=\"edges\"}' while adding an entry with length '300000' bytes; 1 errors like: error at least one label pair is required per stream"
     );
 
     // A duplicated label name rejects that stream only.
@@ -61,7 +61,14 @@ async fn push_messages_match_loki_exactly() {
     ]);
     let r = api.push_proto(&req).await;
     r.expect(400, "duplicate label name");
-    assert_eq!(r.body.trim_end(), r#"stream '{case="dup", case="again", test="edges"}' has duplicate label name: 'case'"#);
+    // Loki quotes the label string exactly as a protobuf push sent it.
+    assert_eq!(r.body.trim_end(), r#"stream '{test="edges", case="dup", case="again"}' has duplicate label name: 'case'"#);
+
+    let long = "v".repeat(2049);
+    let pushed = format!(r#"{{zz="{long}",test="edges", case="long"}}"#);
+    let r = api.push_proto(&proto_push(vec![proto_stream(&pushed, vec![proto_entry(t, "long value", &[])])])).await;
+    r.expect(400, "label value too long");
+    assert_eq!(r.body.trim_end(), format!("stream '{pushed}' has label value too long: '{long}'"));
 
     // Invalid UTF-8 in a protobuf line is stored with U+FFFD, not rejected.
     let mut entry = proto_entry(t, "", &[]);
@@ -180,4 +187,42 @@ async fn size_and_idle_triggers_flush_on_their_own() {
     api.push_json(&json_push(vec![json_stream(&[("test", "idle")], vec![jv(t, "idle line")])])).await.expect(204, "push");
     wait_for_files(&s, "fake", "idle trigger");
     assert_eq!(api.query_all(r#"{test="idle"}"#, t - SEC, t + SEC, 1000).await.len(), 1);
+    drop(s);
+
+    // Age: a head older than max_chunk_age is flushed though its stream keeps receiving
+    // entries (so it is never idle) and stays far under every size limit.
+    let s = Skald::start(TestDir::new("age_trigger"), &[NO_DISCOVERY, "--ingester.max_chunk_age=2s", "--ingester.flush_check_period=100ms"]);
+    let api = s.api();
+    let started = Instant::now();
+    let mut pushed = 0;
+    while parquet_files(&s.dir.data(), "fake").is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "age trigger: nothing flushed within 30 s");
+        let entry = jv(t + pushed * 1_000_000, &format!("aging {pushed}"));
+        api.push_json(&json_push(vec![json_stream(&[("test", "age")], vec![entry])])).await.expect(204, "push");
+        pushed += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(pushed >= 15, "the head was flushed after {pushed} pushes 100 ms apart, before it was 2 s old");
+    assert_eq!(api.query_all(r#"{test="age"}"#, t - SEC, t + 60 * SEC, 1000).await.len(), pushed as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_header_and_body_limits_answer_as_loki() {
+    let s = Skald::start(TestDir::new("push_limits"), &[NO_DISCOVERY, "--auth_enabled=true"]);
+    let t = base_ts(20);
+    let body = json_push(vec![json_stream(&[("test", "limits")], vec![jv(t, "a line")])]);
+    s.api().push_json(&body).await.expect_err(401, "no org id", "a push without X-Scope-OrgID");
+    s.api().tenant("a|b").push_json(&body).await.expect_err(400, "multiple org IDs present", "a push naming two tenants");
+    let api = s.api().tenant("acme");
+    api.push_json(&body).await.expect(204, "a push naming one tenant");
+
+    // A body over 100 MiB is refused with 413 before it is read, and nothing of it is kept.
+    let big = vec![b' '; 100 * 1024 * 1024 + 1];
+    match api.try_push_raw(Some("application/json"), big).await {
+        Ok(r) => assert_eq!((r.status, r.body.trim_end()), (413, "request body too large: limit 104857600 bytes")),
+        // The server may answer and close before the client finished sending.
+        Err(e) => panic!("the 413 answer was lost: {e}"),
+    }
+    let rows = api.query_all(r#"{test="limits"}"#, t, t + 3600 * SEC, 100).await;
+    assert_eq!(rows.len(), 1, "only the accepted push is stored: {rows:?}");
 }

@@ -39,7 +39,11 @@ async fn series_limit_explain_format_and_cli() {
     let v = r.json();
     assert_eq!(v["status"], "success");
     assert_eq!(v["data"], r#"sum by (pod)(rate({app="m"} |= "x"[5m]))"#, "{}", r.body);
-    api.get("/loki/api/v1/format_query", &[("query", "sum(".into())]).await.expect_err(400, "parse error", "bad format_query");
+    let r = api.get("/loki/api/v1/format_query", &[("query", "sum(".into())]).await;
+    r.expect_err(400, "parse error", "bad format_query");
+    let v = r.json();
+    assert_eq!(v["status"], "invalid-query", "{}", r.body);
+    assert!(v["error"].as_str().is_some_and(|e| e.starts_with("parse error")), "{}", r.body);
 
     // Explain shows the translation: our operators inside DataFusion's plans.
     let r = api.get("/skald/api/v1/explain", &range_params(r#"sum by (level) (count_over_time({app="m"} | logfmt [1m]))"#, t)).await;

@@ -66,7 +66,8 @@ impl Drop for S3Server {
 async fn chunks_live_in_s3() {
     let mut s3 = S3Server::start();
     s3.create_bucket().await;
-    let endpoint = format!("--common.storage.s3.endpoint={}", s3.url);
+    // Loki's form: `host:port`, with `insecure: true` choosing http.
+    let endpoint = format!("--common.storage.s3.endpoint={}", s3.url.trim_start_matches("http://"));
     let flags = [
         "--limits_config.discover_service_name=[]",
         "--common.storage.s3.bucketnames=skald-e2e",

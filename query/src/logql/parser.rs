@@ -579,7 +579,7 @@ impl Parser {
                     return Err(ParseError::plain(regex_error(&e)));
                 }
                 if matches!(op, LineFilterOp::Pattern | LineFilterOp::NotPattern) {
-                    crate::plan::filters::pattern_to_regex(s).map_err(ParseError::plain)?;
+                    crate::pipeline::pattern::Pattern::parse_any(s).map_err(ParseError::plain)?;
                 }
                 Ok(FilterValue::Literal(s.clone()))
             }

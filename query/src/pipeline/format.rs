@@ -86,7 +86,8 @@ impl LabelFormatStage {
                 LabelFormat::Template { dst, template } => Op::Template {
                     dst: dst.clone(),
                     template: Template::parse(template, MissingKey::Zero)
-                        .map_err(|e: TemplateError| format!("invalid template for label '{dst}': {e}"))?,
+                        .map_err(|e: TemplateError| format!("invalid template for label '{dst}': {e}"))?
+                        .named("label"),
                 },
             });
         }

@@ -45,7 +45,7 @@ impl RowLineFilter {
         let any = self.operands.iter().any(|o| match o {
             Operand::Contains(s) => line.contains(s.as_str()),
             Operand::Regex(r) => r.is_match(line),
-            Operand::Pattern(p) => p.matches(line),
+            Operand::Pattern(p) => p.test(line),
             Operand::Ip(p) => p.matches_line(line),
         });
         any != self.negative

@@ -1,9 +1,11 @@
-//! Loki's `pattern` parser: literals and `<name>` / `<_>` captures, matched left to right.
+//! Loki's patterns: literals and `<name>` / `<_>` captures, used by the `pattern` parser
+//! stage ([`Pattern::captures`]) and the `|>` / `!>` line filters ([`Pattern::test`]).
 //!
-//! A leading literal must be a prefix of the line; each capture ends at the first later
-//! occurrence of the next literal (possibly empty); a final capture takes the rest of the
-//! line; text after a trailing literal is ignored. When a literal is missing, the capture
-//! before it takes the rest of the line and later captures stay unset.
+//! The two uses follow different rules, as in Loki. The parser: a leading literal must be a
+//! prefix of the line; each capture ends at the first later occurrence of the next literal
+//! (possibly empty); a final capture takes the rest of the line; text after a trailing
+//! literal is ignored. When a literal is missing, the capture before it takes the rest of the
+//! line and later captures stay unset. The line filter: see [`Pattern::test`].
 
 /// One element of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,9 @@ impl Pattern {
     /// Parses a pattern for the `pattern` parser stage (at least one named capture, no two
     /// adjacent captures, no duplicate names).
     pub fn parse(src: &str) -> Result<Pattern, String> {
+        if src.is_empty() {
+            return Err("empty pattern".into());
+        }
         let p = Pattern::parse_any(src)?;
         let names: Vec<&String> = p.parts.iter().filter_map(|x| if let Part::Capture(Some(n)) = x { Some(n) } else { None }).collect();
         if names.is_empty() {
@@ -49,7 +54,8 @@ impl Pattern {
         Ok(p)
     }
 
-    /// Parses a pattern without the named-capture requirement (line filters `|>`).
+    /// Parses a pattern without the named-capture requirement (line filters `|>`); the
+    /// empty pattern is allowed (it matches only empty lines).
     pub fn parse_any(src: &str) -> Result<Pattern, String> {
         let mut parts: Vec<Part> = Vec::new();
         let mut lit = String::new();
@@ -58,8 +64,9 @@ impl Pattern {
             if let Some((len, name)) = capture_len(rest) {
                 if !lit.is_empty() {
                     parts.push(Part::Literal(std::mem::take(&mut lit)));
-                } else if matches!(parts.last(), Some(Part::Capture(_))) {
-                    return Err("found consecutive capture".into());
+                } else if let Some(Part::Capture(prev)) = parts.last() {
+                    let shown = |n: &Option<String>| format!("<{}>", n.as_deref().unwrap_or("_"));
+                    return Err(format!("found consecutive capture '{}{}': invalid expression", shown(prev), shown(&name)));
                 }
                 parts.push(Part::Capture(name));
                 rest = &rest[len..];
@@ -72,10 +79,13 @@ impl Pattern {
         if !lit.is_empty() {
             parts.push(Part::Literal(lit));
         }
-        if parts.is_empty() {
-            return Err("empty pattern".into());
-        }
         Ok(Pattern { parts })
+    }
+
+    /// The literal runs of the pattern, in order: every one is a substring of any line that
+    /// passes [`Pattern::test`] (used for skip-filter pruning).
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| if let Part::Literal(l) = p { Some(l.as_str()) } else { None })
     }
 
     /// Reports each named capture of `line` (in order) to `emit`.
@@ -121,27 +131,30 @@ impl Pattern {
         }
     }
 
-    /// True when the whole pattern matches `line` (every literal found in order, the first
-    /// one at the start when the pattern starts with a literal). Used by `|>` filters.
-    pub fn matches(&self, line: &str) -> bool {
-        let mut rest = line;
-        let mut parts = self.parts.as_slice();
-        if let Some(Part::Literal(l)) = parts.first() {
-            match rest.strip_prefix(l.as_str()) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-            parts = &parts[1..];
+    /// Loki's line-filter test (`|> "pattern"`). Each literal is looked up once, at its
+    /// first occurrence after the previous one (no backtracking). The first element, when it
+    /// is a literal, may occur anywhere in the line (it is not anchored at the start); any
+    /// other literal follows a capture, which may not be empty, so it must not occur right
+    /// where the search starts. A pattern ending in a literal must end exactly at the end of
+    /// the line; one ending in a capture needs text left for it. The empty pattern matches
+    /// only the empty line, and no other pattern matches the empty line.
+    pub fn test(&self, line: &str) -> bool {
+        let Some(last) = self.parts.last() else { return line.is_empty() };
+        if line.is_empty() {
+            return false;
         }
-        for p in parts {
-            if let Part::Literal(l) = p {
-                match rest.find(l.as_str()) {
-                    Some(i) => rest = &rest[i + l.len()..],
-                    None => return false,
-                }
+        let mut pos = 0;
+        for (i, part) in self.parts.iter().enumerate() {
+            let Part::Literal(l) = part else { continue };
+            let Some(at) = line[pos..].find(l.as_str()) else { return false };
+            if i > 0 && at == 0 {
+                // The capture before this literal would be empty.
+                return false;
             }
+            pos += at + l.len();
         }
-        true
+        let rest_left = pos < line.len();
+        matches!(last, Part::Capture(_)) == rest_left
     }
 }
 
@@ -168,5 +181,53 @@ mod tests {
         assert_eq!(caps("<a> y <b>", "aaa"), vec![("a".into(), "aaa".into())]);
         assert!(Pattern::parse("<a><b>").is_err());
         assert!(Pattern::parse("<_> x").is_err());
+        assert!(Pattern::parse("").is_err());
+    }
+
+    fn test(p: &str, line: &str) -> bool {
+        Pattern::parse_any(p).unwrap().test(line)
+    }
+
+    #[test]
+    fn line_filter_test_follows_loki() {
+        // A trailing literal must end the line; a trailing capture needs text.
+        assert!(test("<_> 500", "GET /a 500"));
+        assert!(!test("<_> 500", "GET /a 500 12"));
+        assert!(test("GET <_>", "GET /a 500"));
+        assert!(!test("GET <_>", "GET "));
+        // A leading literal may occur anywhere.
+        assert!(test("GET <_>", "x GET /a"));
+        assert!(test("foo <_> baz", "xx foo bar baz"));
+        // Each literal at its first occurrence, no backtracking: the first " 500" leaves text.
+        assert!(!test("<_> 500", "a 500 b 500"));
+        // Captures may not be empty.
+        assert!(!test("<_> bar <_>", " bar "));
+        assert!(test("<_>bar<_>", " bar "));
+        assert!(!test("<_> bar", " bar"));
+        assert!(test("<_> bar", "x bar"));
+        // Loki's own examples.
+        assert!(!test("<_> bar", "foo bar baz"));
+        assert!(test("<_> baz", "foo bar baz"));
+        assert!(test("foo <_>", "foo bar baz"));
+        // Literal-only patterns must end the line.
+        assert!(test("bar", "foo bar"));
+        assert!(!test("bar", "foo bar baz"));
+        // Empty pattern and empty lines.
+        assert!(test("", ""));
+        assert!(!test("", "x"));
+        assert!(!test("<_>", ""));
+        assert!(test("<_>", "x"));
+        // Named captures behave as unnamed ones.
+        assert!(test("<ip> - <_>", "1.2.3.4 - x"));
+        assert_eq!(
+            Pattern::parse_any("a <x><_>").unwrap_err(),
+            "found consecutive capture '<x><_>': invalid expression"
+        );
+    }
+
+    #[test]
+    fn literals_are_listed_in_order() {
+        let p = Pattern::parse_any("<_> failed <u> from <_>").unwrap();
+        assert_eq!(p.literals().collect::<Vec<_>>(), vec![" failed ", " from "]);
     }
 }

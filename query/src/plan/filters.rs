@@ -3,7 +3,8 @@
 //! * `|= "s"` becomes `contains(line, 's')` (arrow's memchr-based substring kernel);
 //! * `|~ "re"` becomes `line ~ 're'` (RE2-like, unanchored; the regex is compiled once per
 //!   batch by arrow's scalar regex kernel);
-//! * `|> "<_> 500 <_>"` becomes a regex anchored at the line start;
+//! * `|> "<_> 500 <_>"` becomes the [`skald_pattern_match`](super::pattern_udf::PatternMatchUdf)
+//!   UDF (Loki's first-occurrence matching cannot be written as a regex);
 //! * `|= ip("cidr")` becomes the [`skald_ip_match`](super::ip::IpMatchUdf) UDF.
 //!
 //! `or` alternatives of a positive filter are OR-ed; a negative filter with alternatives is
@@ -17,6 +18,8 @@ use crate::logql::ast::{FilterValue, LineFilter, LineFilterOp};
 use store::schema::LINE;
 
 use super::ip::IpMatchUdf;
+use super::pattern_udf::PatternMatchUdf;
+use crate::pipeline::pattern::Pattern;
 
 /// The predicate for one line filter (with its `or` alternatives).
 pub fn line_filter_expr(filter: &LineFilter) -> Result<Expr, String> {
@@ -56,54 +59,10 @@ fn operand_expr(op: LineFilterOp, value: &FilterValue) -> Result<Expr, String> {
             binary_expr(line, Operator::RegexMatch, lit(re.clone()))
         }
         (LineFilterOp::Pattern | LineFilterOp::NotPattern, FilterValue::Literal(p)) => {
-            binary_expr(line, Operator::RegexMatch, lit(pattern_to_regex(p)?))
+            Pattern::parse_any(p)?;
+            PatternMatchUdf::udf().call(vec![line, lit(p.clone())])
         }
     })
-}
-
-/// Translates a Loki pattern (`<_> 500 <_>`, `<ip> - <_>`) into an equivalent regex.
-///
-/// Literal text must appear in order, the first one at the start of the line when the
-/// pattern does not start with a capture; every capture (`<_>` or `<name>`) matches any text.
-/// Two captures must be separated by a literal.
-pub fn pattern_to_regex(pattern: &str) -> Result<String, String> {
-    let mut out = String::from("^(?s)");
-    let mut rest = pattern;
-    let mut last_was_capture = false;
-    let mut literal = String::new();
-    while !rest.is_empty() {
-        if let Some(end) = capture_len(rest) {
-            if !literal.is_empty() {
-                out.push_str(&regex::escape(&literal));
-                literal.clear();
-            } else if last_was_capture {
-                return Err(format!("invalid pattern {pattern:?}: captures must be separated by literal text"));
-            }
-            out.push_str(".*?");
-            last_was_capture = true;
-            rest = &rest[end..];
-        } else {
-            let mut chars = rest.chars();
-            if let Some(c) = chars.next() {
-                literal.push(c);
-                last_was_capture = false;
-            }
-            rest = chars.as_str();
-        }
-    }
-    out.push_str(&regex::escape(&literal));
-    Ok(out)
-}
-
-/// Length of a `<name>` or `<_>` capture at the start of `s`.
-fn capture_len(s: &str) -> Option<usize> {
-    let inner = s.strip_prefix('<')?;
-    let end = inner.find('>')?;
-    let name = &inner[..end];
-    let valid = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    valid.then_some(end + 2)
 }
 
 #[cfg(test)]
@@ -111,14 +70,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn patterns_become_regexes() {
-        let re = regex::Regex::new(&pattern_to_regex("<_> 500 <_>").unwrap()).unwrap();
-        assert!(re.is_match("1.2.3.4 - - [x] \"GET /\" 500 12 \"-\""));
-        assert!(!re.is_match("1.2.3.4 - - [x] \"GET /\" 200 12"));
-        let anchored = regex::Regex::new(&pattern_to_regex("GET <path> HTTP").unwrap()).unwrap();
-        assert!(anchored.is_match("GET /a HTTP/1.1"));
-        assert!(!anchored.is_match("x GET /a HTTP/1.1"));
-        assert!(pattern_to_regex("<a><b>").is_err());
-        assert_eq!(pattern_to_regex("a.b").unwrap(), r"^(?s)a\.b");
+    fn patterns_become_the_udf() {
+        let f = LineFilter { op: LineFilterOp::NotPattern, values: vec![FilterValue::Literal("<_> 500".into())] };
+        let e = line_filter_expr(&f).unwrap();
+        assert_eq!(e.to_string(), "NOT skald_pattern_match(line, Utf8(\"<_> 500\"))");
+        let bad = LineFilter { op: LineFilterOp::Pattern, values: vec![FilterValue::Literal("<a><b>".into())] };
+        assert!(line_filter_expr(&bad).is_err());
     }
 }

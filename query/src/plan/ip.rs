@@ -2,13 +2,11 @@
 //! addresses inside log lines.
 
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, StringArray, StringViewArray};
-use arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use regex::Regex;
+
+use super::line_udf::{LineTest, LineTestUdf};
 
 /// An address pattern: one address, an inclusive range `a-b`, or a CIDR `a/n`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,60 +91,17 @@ fn addresses_in(line: &str) -> impl Iterator<Item = IpAddr> + '_ {
 }
 
 /// `skald_ip_match(line, pattern)`: true when the line contains an address in `pattern`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct IpMatchUdf {
-    signature: Signature,
-}
+pub type IpMatchUdf = LineTestUdf<IpPattern>;
 
-/// The name the UDF is registered and planned under.
-pub const IP_MATCH_UDF: &str = "skald_ip_match";
+impl LineTest for IpPattern {
+    const NAME: &'static str = "skald_ip_match";
 
-impl IpMatchUdf {
-    /// The UDF wrapped for use in plans.
-    pub fn udf() -> Arc<ScalarUDF> {
-        Arc::new(ScalarUDF::new_from_impl(IpMatchUdf {
-            signature: Signature::string(2, Volatility::Immutable),
-        }))
-    }
-}
-
-impl ScalarUDFImpl for IpMatchUdf {
-    fn name(&self) -> &str {
-        IP_MATCH_UDF
+    fn parse(pattern: &str) -> Result<IpPattern, String> {
+        IpPattern::parse(pattern)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Boolean)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let [line, pattern] = args.args.as_slice() else {
-            return Err(DataFusionError::Execution(format!("{IP_MATCH_UDF} takes two arguments")));
-        };
-        let pattern = match pattern {
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)) | ScalarValue::LargeUtf8(Some(p))) => p,
-            _ => return Err(DataFusionError::Execution(format!("{IP_MATCH_UDF}: the pattern must be a string literal"))),
-        };
-        let pattern = IpPattern::parse(pattern).map_err(DataFusionError::Execution)?;
-        let lines: ArrayRef = match line {
-            ColumnarValue::Array(a) => Arc::clone(a),
-            ColumnarValue::Scalar(s) => s.to_array()?,
-        };
-        let out: BooleanArray = if let Some(a) = lines.as_any().downcast_ref::<StringArray>() {
-            a.iter().map(|v| v.map(|l| pattern.matches_line(l))).collect()
-        } else if let Some(a) = lines.as_any().downcast_ref::<StringViewArray>() {
-            a.iter().map(|v| v.map(|l| pattern.matches_line(l))).collect()
-        } else {
-            return Err(DataFusionError::Execution(format!(
-                "{IP_MATCH_UDF}: unsupported line type {}",
-                lines.data_type()
-            )));
-        };
-        Ok(ColumnarValue::Array(Arc::new(out)))
+    fn test(&self, line: &str) -> bool {
+        self.matches_line(line)
     }
 }
 

@@ -3,6 +3,7 @@
 //! ```text
 //!   rate({app="x"} | json [5m])            RangeAggregate(rate, 5m, steps)
 //!                                            LogPipeline(json -> samples)
+//!                                              [copies counted once: plan/overlap.rs]
 //!                                              Filter(stream ids, window, line filters)
 //!                                                Union(chunks, heads)
 //!   sum by (l) (...)                        Aggregate(group: skald_group_by(l)(series), ts; sum(value))
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use datafusion::common::DFSchema;
+use datafusion::functions::math::expr_fn::isnan;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min, stddev_pop, sum, var_pop};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::{EmptyRelation, Expr, ExprFunctionExt, Extension, LogicalPlan, LogicalPlanBuilder, cast, lit};
@@ -31,6 +33,7 @@ use store::view::ReadSnapshot;
 
 use super::metric_udf::{BinOpUdf, SeriesFn, SeriesUdf};
 use super::ops;
+use super::overlap;
 use super::pipeline_exec::{LogPipelineNode, PipelineOutput, PipelineSpec, SERIES, SampleSpec, SampleValue, VALUE, samples_schema};
 use super::range_exec::{RangeAggNode, RangeSpec, Steps};
 use super::{ScanOptions, scan_plan};
@@ -192,6 +195,7 @@ impl<'a> MetricPlanner<'a> {
         };
         let samples = match scan_plan(snapshot, &pipeline.scan_filters, start, end, self.scan)? {
             Some(scan) => {
+                let scan = overlap::dedup(scan, &overlap::overlaps(snapshot, start, end)?)?;
                 let node = LogPipelineNode::new(scan.build()?, Arc::new(spec))?;
                 LogicalPlan::Extension(Extension { node: Arc::new(node) })
             }
@@ -254,9 +258,10 @@ fn top_k(input: LogicalPlan, op: VectorOp, param: Option<f64>, group: Expr) -> R
         return Err(QueryError::BadRequest(format!("parse error : invalid parameter {}({k}, ...)", op.as_str())));
     }
     let descending = op == VectorOp::Topk;
+    // NaN ranks after every number for both (Prometheus' heaps replace a NaN first).
     let rank = row_number()
         .partition_by(vec![col("skald_group"), col(TS)])
-        .order_by(vec![col(VALUE).sort(!descending, !descending), col(SERIES).sort(true, false)])
+        .order_by(vec![isnan(col(VALUE)).sort(true, false), col(VALUE).sort(!descending, !descending), col(SERIES).sort(true, false)])
         .build()?
         .alias("skald_rank");
     Ok(LogicalPlanBuilder::from(input)

@@ -15,9 +15,12 @@
 pub mod extension;
 pub mod filters;
 pub mod ip;
+pub mod line_udf;
 pub mod metric;
 pub mod metric_udf;
 pub mod ops;
+pub mod overlap;
+pub mod pattern_udf;
 pub mod pipeline_exec;
 pub mod range_exec;
 pub mod skip_grams;

@@ -199,7 +199,7 @@ impl ExecutionPlan for RangeAggExec {
             while let Some(batch) = input.next().await {
                 acc.add(&batch?)?;
             }
-            evaluate(&spec, acc.series)
+            evaluate(&spec, acc.series, acc.errors)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(samples_schema(), futures::stream::once(fut))))
     }
@@ -209,6 +209,9 @@ impl ExecutionPlan for RangeAggExec {
 pub struct Samples {
     /// Samples by series labels.
     pub series: HashMap<String, Vec<(i64, f64)>>,
+    /// With `merge_all`: the sample times of each series carrying `__error__`, so that the
+    /// query can still fail on them as Loki's does.
+    pub errors: HashMap<String, Vec<i64>>,
     merge_all: bool,
     reservation: MemoryReservation,
 }
@@ -216,7 +219,7 @@ pub struct Samples {
 impl Samples {
     /// An empty set; `merge_all` puts every sample into one series (`absent_over_time`).
     pub fn new(merge_all: bool, reservation: MemoryReservation) -> Samples {
-        Samples { series: HashMap::new(), merge_all, reservation }
+        Samples { series: HashMap::new(), errors: HashMap::new(), merge_all, reservation }
     }
 
     /// Adds a batch of (`series`, `ts`, `value`) rows; fails when the pool is exhausted.
@@ -229,6 +232,16 @@ impl Samples {
         };
         let mut grown = b.num_rows() * std::mem::size_of::<(i64, f64)>();
         for i in 0..b.num_rows() {
+            if self.merge_all && s.value(i).contains(ERROR) {
+                let label = s.value(i);
+                match self.errors.get_mut(label) {
+                    Some(times) => times.push(t.value(i)),
+                    None => {
+                        grown += label.len() + SERIES_OVERHEAD;
+                        self.errors.insert(label.to_string(), vec![t.value(i)]);
+                    }
+                }
+            }
             let key = if self.merge_all { "" } else { s.value(i) };
             match self.series.get_mut(key) {
                 Some(samples) => samples.push((t.value(i), v.value(i))),
@@ -245,8 +258,9 @@ impl Samples {
 /// Bytes a new series costs besides its label text (map slot, vector header).
 const SERIES_OVERHEAD: usize = 64;
 
-/// Evaluates every step over samples grouped by series.
-pub fn evaluate(spec: &RangeSpec, mut series: HashMap<String, Vec<(i64, f64)>>) -> DfResult<RecordBatch> {
+/// Evaluates every step over samples grouped by series (for `absent_over_time`, all
+/// samples under `""`, and the times of the series with `__error__` in `errors`).
+pub fn evaluate(spec: &RangeSpec, mut series: HashMap<String, Vec<(i64, f64)>>, errors: HashMap<String, Vec<i64>>) -> DfResult<RecordBatch> {
     let mut keys: Vec<String> = series.keys().cloned().collect();
     keys.sort();
     let mut out_series = StringBuilder::new();
@@ -254,6 +268,19 @@ pub fn evaluate(spec: &RangeSpec, mut series: HashMap<String, Vec<(i64, f64)>>) 
     let mut out_value = Float64Builder::new();
     let range_secs = spec.range as f64 / 1e9;
     if spec.op == RangeOp::AbsentOverTime {
+        // A series with `__error__` fails the query as soon as one of its samples falls
+        // into a window, as for every other range aggregation.
+        let mut error_keys: Vec<&String> = errors.keys().collect();
+        error_keys.sort();
+        for key in error_keys {
+            let Some(times) = errors.get(key) else { continue };
+            let mut samples: Vec<(i64, f64)> = times.iter().map(|t| (*t, 0.0)).collect();
+            samples.sort_by_key(|s| s.0);
+            let mut w = Window::default();
+            if spec.steps.times().any(|t| !w.advance(&samples, t - spec.offset - spec.range, t - spec.offset).is_empty()) {
+                check_error(key)?;
+            }
+        }
         let mut samples = series.remove("").unwrap_or_default();
         samples.sort_by_key(|s| s.0);
         let label = render_pairs(&spec.absent_labels);
@@ -279,7 +306,7 @@ pub fn evaluate(spec: &RangeSpec, mut series: HashMap<String, Vec<(i64, f64)>>) 
                     continue;
                 }
                 any = true;
-                let value = apply(spec, slice, range_secs, lo_t, hi_t);
+                let value = apply(spec, slice, range_secs);
                 out_series.append_value(key);
                 out_ts.append_value(t);
                 out_value.append_value(value);
@@ -329,7 +356,7 @@ impl Window {
 }
 
 /// The function over one non-empty window.
-fn apply(spec: &RangeSpec, w: &[(i64, f64)], range_secs: f64, lo_t: i64, hi_t: i64) -> f64 {
+fn apply(spec: &RangeSpec, w: &[(i64, f64)], range_secs: f64) -> f64 {
     let n = w.len() as f64;
     match spec.op {
         RangeOp::CountOverTime => n,
@@ -361,7 +388,7 @@ fn apply(spec: &RangeSpec, w: &[(i64, f64)], range_secs: f64, lo_t: i64, hi_t: i
         RangeOp::QuantileOverTime => quantile(spec.param.unwrap_or(0.0), w),
         RangeOp::FirstOverTime => w[0].1,
         RangeOp::LastOverTime => w[w.len() - 1].1,
-        RangeOp::RateCounter => rate_counter(w, lo_t, hi_t, range_secs),
+        RangeOp::RateCounter => rate_counter(w, spec.range),
         RangeOp::AbsentOverTime => 1.0,
     }
 }
@@ -399,36 +426,51 @@ pub fn quantile(phi: f64, w: &[(i64, f64)]) -> f64 {
     v[lo] * (1.0 - weight) + v[hi] * weight
 }
 
-/// A Prometheus-style extrapolated counter rate over the window `(lo_t, hi_t]`.
-fn rate_counter(w: &[(i64, f64)], lo_t: i64, hi_t: i64, range_secs: f64) -> f64 {
+/// `rate_counter`, with Loki's numbers (Loki 3.x `extrapolatedRate` with `isCounter` and
+/// `isRate`): a Prometheus-style extrapolated counter rate whose window is anchored on the
+/// samples rather than on the evaluation time, with Loki's mix of units kept.
+///
+/// * Fewer than two samples give 0.
+/// * The increase is `last - first`, plus the value before every drop (counter resets).
+/// * Loki takes the window start as the first sample's time (ns) minus the range in *ms*
+///   and the window end as the last sample's time, and divides ns differences by 1000. So
+///   the gap to the start is always `range_ms / 1000` (the range in seconds), the gap to the
+///   end is 0, and the sampled interval and the mean gap between samples are in µs.
+/// * If the increase is positive and the first value not negative, the gap to the start is
+///   clamped to the gap to the counter's zero point (`sampled * first / increase`) before
+///   the extrapolation threshold (1.1 times the mean gap) is applied: a gap below the
+///   threshold is added to the sampled interval, otherwise half the mean gap is.
+/// * The increase is scaled by `extrapolated / sampled` and divided by the range in seconds;
+///   samples that all share one timestamp give `0 / 0`, so NaN.
+fn rate_counter(w: &[(i64, f64)], range_ns: i64) -> f64 {
     if w.len() < 2 {
         return 0.0;
     }
     let (first, last) = (w[0], w[w.len() - 1]);
-    let mut delta = last.1 - first.1;
-    for pair in w.windows(2) {
-        if pair[1].1 < pair[0].1 {
-            delta += pair[0].1;
+    let mut increase = last.1 - first.1;
+    let mut prev = 0.0;
+    for &(_, v) in w {
+        if v < prev {
+            increase += prev;
+        }
+        prev = v;
+    }
+    let range_ms = range_ns / 1_000_000;
+    let mut to_start = range_ms as f64 / 1000.0;
+    let to_end = 0.0;
+    let sampled = (last.0 - first.0) as f64 / 1000.0;
+    let mean_gap = sampled / (w.len() - 1) as f64;
+    if increase > 0.0 && first.1 >= 0.0 {
+        let to_zero = sampled * (first.1 / increase);
+        if to_zero < to_start {
+            to_start = to_zero;
         }
     }
-    let sampled = (last.0 - first.0) as f64 / 1e9;
-    if sampled <= 0.0 {
-        return 0.0;
-    }
-    let mut d_start = (first.0 - lo_t) as f64 / 1e9;
-    let mut d_end = (hi_t - last.0) as f64 / 1e9;
-    let avg = sampled / (w.len() - 1) as f64;
-    let threshold = avg * 1.1;
-    if d_start >= threshold {
-        d_start = avg / 2.0;
-    }
-    if d_end >= threshold {
-        d_end = avg / 2.0;
-    }
-    if delta > 0.0 && first.1 >= 0.0 {
-        d_start = d_start.min(sampled * (first.1 / delta));
-    }
-    delta * (sampled + d_start + d_end) / sampled / range_secs
+    let threshold = mean_gap * 1.1;
+    let mut extrapolated = sampled;
+    extrapolated += if to_start < threshold { to_start } else { mean_gap / 2.0 };
+    extrapolated += if to_end < threshold { to_end } else { mean_gap / 2.0 };
+    increase * (extrapolated / sampled) / (range_ns as f64 / 1e9)
 }
 
 #[cfg(test)]
@@ -450,6 +492,52 @@ mod tests {
         assert_eq!(quantile(0.5, &w), 2.5);
         assert_eq!(quantile(1.0, &w), 4.0);
         assert!(quantile(1.5, &w).is_infinite());
+    }
+
+    #[test]
+    fn rate_counter_has_lokis_numbers() {
+        const S: i64 = 1_000_000_000;
+        let range = 60 * S;
+        // 1, 3, 6 at 10s, 20s, 30s: increase 5, sampled 2e7 (ns / 1000), gap to start 60
+        // (below the threshold 1.1e7, and the zero point 4e6 is farther), gap to end 0:
+        // 5 * (2e7 + 60) / 2e7 / 60.
+        let w = [(10 * S, 1.0), (20 * S, 3.0), (30 * S, 6.0)];
+        let want = 5.0 * (2e7 + 60.0) / 2e7 / 60.0;
+        assert!((rate_counter(&w, range) - want).abs() < 1e-15, "{}", rate_counter(&w, range));
+        assert!((want - 0.083_333_583_333_333_33).abs() < 1e-15);
+        // A reset adds the value before the drop: 4 - 5 + 5 = 4.
+        let w = [(10 * S, 5.0), (20 * S, 2.0), (30 * S, 4.0)];
+        assert!((rate_counter(&w, range) - 4.0 * (2e7 + 60.0) / 2e7 / 60.0).abs() < 1e-15);
+        // Starting at 0 the zero point is the first sample: no extrapolation at all.
+        let w = [(10 * S, 0.0), (20 * S, 10.0)];
+        assert!((rate_counter(&w, range) - 10.0 / 60.0).abs() < 1e-15);
+        // A negative first value skips the zero-point clamp.
+        let w = [(10 * S, -2.0), (20 * S, 2.0)];
+        assert!((rate_counter(&w, range) - 4.0 * (1e7 + 60.0) / 1e7 / 60.0).abs() < 1e-15);
+        // Fewer than two samples: 0; one timestamp only: NaN.
+        assert_eq!(rate_counter(&[(10 * S, 7.0)], range), 0.0);
+        assert!(rate_counter(&[(10 * S, 1.0), (10 * S, 2.0)], range).is_nan());
+        assert!(rate_counter(&[(10 * S, 1.0), (10 * S, 1.0)], range).is_nan());
+    }
+
+    #[test]
+    fn absent_over_time_fails_on_error_series() {
+        let spec = RangeSpec {
+            op: RangeOp::AbsentOverTime,
+            param: None,
+            range: 10,
+            offset: 0,
+            steps: Steps { start: 10, end: 40, step: 10 },
+            absent_labels: vec![("app".into(), "x".into())],
+        };
+        let bad = r#"{__error__="JSONParserErr", app="x"}"#.to_string();
+        let series = HashMap::from([(String::new(), vec![(15, 1.0)])]);
+        let err = evaluate(&spec, series.clone(), HashMap::from([(bad.clone(), vec![15])])).unwrap_err();
+        assert!(err.to_string().contains("pipeline error: 'JSONParserErr' for series: '{__error__=\"JSONParserErr\", app=\"x\"}'"), "{err}");
+        // An error sample outside every window does not count.
+        let out = evaluate(&spec, series.clone(), HashMap::from([(bad, vec![100])])).unwrap();
+        assert_eq!(out.num_rows(), 3, "absent at 10, 30 and 40");
+        assert_eq!(evaluate(&spec, series, HashMap::new()).unwrap().num_rows(), 3);
     }
 
     #[test]

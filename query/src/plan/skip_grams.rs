@@ -9,7 +9,7 @@
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::logql::ast::{FilterValue, LineFilter, LineFilterOp};
-use crate::plan::filters::pattern_to_regex;
+use crate::pipeline::pattern::Pattern;
 
 /// For each line filter that can prune, its alternatives' gram sets.
 pub type Requirement = Vec<Vec<Vec<u64>>>;
@@ -36,10 +36,17 @@ fn value_alternatives(op: LineFilterOp, value: &FilterValue) -> Option<Vec<Vec<u
     let FilterValue::Literal(text) = value else { return None };
     let regex = match op {
         LineFilterOp::Contains => return Some(vec![store::skip::grams_of(text.as_bytes())]),
-        LineFilterOp::Regex => text.clone(),
-        _ => pattern_to_regex(text).ok()?,
+        LineFilterOp::Regex => text,
+        _ => {
+            // Every literal of a pattern is a substring of any line that passes it.
+            let pattern = Pattern::parse_any(text).ok()?;
+            let mut grams: Vec<u64> = pattern.literals().flat_map(|l| store::skip::grams_of(l.as_bytes())).collect();
+            grams.sort_unstable();
+            grams.dedup();
+            return Some(vec![grams]);
+        }
     };
-    let hir = regex_syntax::parse(&regex).ok()?;
+    let hir = regex_syntax::parse(regex).ok()?;
     let branches: Vec<&Hir> = match hir.kind() {
         HirKind::Alternation(bs) => bs.iter().collect(),
         _ => vec![&hir],
@@ -129,6 +136,10 @@ mod tests {
         assert_eq!(required_grams(&[filter(LineFilterOp::Regex, &["(?i)Timeout"])]), vec![vec![grams("timeout")]]);
         assert_eq!(required_grams(&[filter(LineFilterOp::Regex, &["timeout|deadline"])]), vec![vec![grams("timeout"), grams("deadline")]]);
         assert_eq!(required_grams(&[filter(LineFilterOp::Pattern, &["<_> failed login <_>"])]), vec![vec![grams("failed login")]]);
+        let mut lits: Vec<u64> = [grams("login failed"), grams("from server")].concat();
+        lits.sort_unstable();
+        lits.dedup();
+        assert_eq!(required_grams(&[filter(LineFilterOp::Pattern, &["login failed <_> from server"])]), vec![vec![lits]]);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use store::schema::TS;
 
 use super::ops::{self, labels_of, signature};
 use super::pipeline_exec::{SERIES, VALUE, samples_schema};
-use crate::error::UserError;
+use crate::error::ExecError;
 use crate::logql::ast::{BinOp, BinOpModifier, GroupSide};
 use crate::pipeline::labels::Pairs;
 
@@ -161,7 +161,7 @@ impl ExecutionPlan for VectorMatchExec {
         let fut = async move {
             let l: Vec<RecordBatch> = lhs.collect::<Vec<_>>().await.into_iter().collect::<DfResult<_>>()?;
             let r: Vec<RecordBatch> = rhs.collect::<Vec<_>>().await.into_iter().collect::<DfResult<_>>()?;
-            evaluate(&spec, &by_time(&l)?, &by_time(&r)?).map_err(|e| DataFusionError::External(Box::new(UserError(e))))
+            evaluate(&spec, &by_time(&l)?, &by_time(&r)?).map_err(|e| DataFusionError::External(Box::new(ExecError(e))))
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(samples_schema(), futures::stream::once(fut))))
     }

@@ -19,12 +19,44 @@ pub struct Exec<'a> {
     ctx: &'a Ctx<'a>,
     missing: MissingKey,
     out: String,
+    /// The template source and name, for Go-style error locations.
+    src: &'a str,
+    name: &'a str,
 }
 
 impl<'a> Exec<'a> {
     /// A fresh execution writing into a new buffer.
     pub fn new(root: &'a Value, ctx: &'a Ctx<'a>, missing: MissingKey) -> Exec<'a> {
-        Exec { vars: vec![("$".to_string(), root.clone())], root, ctx, missing, out: String::new() }
+        Exec { vars: vec![("$".to_string(), root.clone())], root, ctx, missing, out: String::new(), src: "", name: "line" }
+    }
+
+    /// Sets the source text and name errors are located in.
+    pub fn located(mut self, src: &'a str, name: &'a str) -> Exec<'a> {
+        self.src = src;
+        self.name = name;
+        self
+    }
+
+    /// Go's execution error at a node: `template: NAME:LINE:COL: executing "NAME" at
+    /// <CONTEXT>: MSG`, the context cut to 20 characters.
+    fn error_at(&self, pos: usize, context: &str, msg: &str) -> TemplateError {
+        let before = self.src.get(..pos).unwrap_or(self.src);
+        let line = 1 + before.matches('\n').count();
+        let col = match before.rfind('\n') {
+            Some(nl) => before.len() - (nl + 1),
+            None => before.len(),
+        };
+        let context = if context.len() > 20 { format!("{}...", context.chars().take(20).collect::<String>()) } else { context.to_string() };
+        TemplateError::Located(format!("template: {}:{line}:{col}: executing {:?} at <{context}>: {msg}", self.name, self.name))
+    }
+
+    /// Locates an error raised while evaluating word `i` of `cmd` (errors already located
+    /// deeper keep their place).
+    fn wrap_arg(&self, cmd: &Command, i: usize, e: TemplateError) -> TemplateError {
+        match (e, cmd.args.get(i), cmd.arg_pos.get(i)) {
+            (TemplateError::Exec(msg), Some(a), Some(pos)) => self.error_at(*pos, &arg_text(a), &msg),
+            (e, _, _) => e,
+        }
     }
 
     /// Runs `nodes` with dot set to the root and returns the text.
@@ -137,31 +169,38 @@ impl<'a> Exec<'a> {
         if let Arg::Func(name) = first {
             // `and` and `or` evaluate their arguments lazily, as Go does.
             if name == "and" || name == "or" {
-                return self.and_or(name == "and", rest, dot, piped);
+                return self.and_or(name == "and", cmd, dot, piped);
             }
             let mut args = Vec::with_capacity(rest.len() + 1);
-            for a in rest {
-                args.push(self.arg(a, dot)?);
+            for (i, a) in rest.iter().enumerate() {
+                args.push(self.arg(a, dot).map_err(|e| self.wrap_arg(cmd, i + 1, e))?);
             }
             if let Some(p) = piped {
                 args.push(p);
             }
-            return funcs::call(name, args, self.ctx);
+            // As Go: an arity error points at the function name, a failing call at the
+            // whole command.
+            return funcs::call(name, args, self.ctx).map_err(|e| match e {
+                TemplateError::Exec(msg) if msg.starts_with("wrong number of args") => self.wrap_arg(cmd, 0, TemplateError::Exec(msg)),
+                TemplateError::Exec(msg) => self.error_at(cmd.pos, &command_text(cmd), &format!("error calling {name}: {msg}")),
+                other => other,
+            });
         }
         if !rest.is_empty() || piped.is_some() {
             return Err(TemplateError::exec(format!("can't give argument to non-function {}", describe_arg(first))));
         }
-        self.arg(first, dot)
+        self.arg(first, dot).map_err(|e| self.wrap_arg(cmd, 0, e))
     }
 
-    fn and_or(&mut self, and: bool, args: &[Arg], dot: &Value, piped: Option<Value>) -> Result<Value, TemplateError> {
-        let total = args.len() + usize::from(piped.is_some());
+    fn and_or(&mut self, and: bool, cmd: &Command, dot: &Value, piped: Option<Value>) -> Result<Value, TemplateError> {
+        let total = cmd.args.len() - 1 + usize::from(piped.is_some());
         if total == 0 {
-            return Err(TemplateError::exec(format!("wrong number of args for {}: want at least 1 got 0", if and { "and" } else { "or" })));
+            let msg = format!("wrong number of args for {}: want at least 1 got 0", if and { "and" } else { "or" });
+            return Err(self.wrap_arg(cmd, 0, TemplateError::Exec(msg)));
         }
         let mut last = Value::Nil;
-        for a in args {
-            last = self.arg(a, dot)?;
+        for (i, a) in cmd.args.iter().enumerate().skip(1) {
+            last = self.arg(a, dot).map_err(|e| self.wrap_arg(cmd, i, e))?;
             if last.truthy() != and {
                 return Ok(last);
             }
@@ -212,6 +251,36 @@ impl<'a> Exec<'a> {
             };
         }
         Ok(v)
+    }
+}
+
+/// A word as Go's `parse.Node.String()` prints it.
+fn arg_text(a: &Arg) -> String {
+    match a {
+        Arg::Field(p) if p.is_empty() => ".".into(),
+        Arg::Field(p) => p.iter().map(|f| format!(".{f}")).collect(),
+        Arg::Var(n, p) => format!("{n}{}", p.iter().map(|f| format!(".{f}")).collect::<String>()),
+        Arg::Func(f) => f.clone(),
+        Arg::Str(s) => format!("{s:?}"),
+        Arg::Number(n) => n.clone(),
+        Arg::Bool(b) => b.to_string(),
+        Arg::Nil => "nil".into(),
+        Arg::Sub(p, path) => format!("({}){}", pipeline_text(p), path.iter().map(|f| format!(".{f}")).collect::<String>()),
+    }
+}
+
+/// A command as Go prints it: its words separated by spaces.
+fn command_text(c: &Command) -> String {
+    c.args.iter().map(arg_text).collect::<Vec<_>>().join(" ")
+}
+
+/// A pipeline as Go prints it: declarations, then commands separated by ` | `.
+fn pipeline_text(p: &Pipeline) -> String {
+    let cmds = p.cmds.iter().map(command_text).collect::<Vec<_>>().join(" | ");
+    if p.vars.is_empty() {
+        cmds
+    } else {
+        format!("{} {} {cmds}", p.vars.join(", "), if p.assign { "=" } else { ":=" })
     }
 }
 

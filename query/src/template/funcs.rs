@@ -303,14 +303,16 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &Ctx<'_>) -> Result<Value, Templa
             want(name, a, 1)?;
             Value::Str(title(&s(&a[0])))
         }
+        // Loki replaces Sprig's `trunc` and `substr` with versions counting characters.
         "trunc" => {
             want(name, a, 2)?;
             let (n, v) = (a[0].as_i64(), s(&a[1]));
-            let len = v.len() as i64;
-            Value::Str(if n < 0 && -n < len {
-                v.get((len + n) as usize..).unwrap_or(&v).to_string()
-            } else if n >= 0 && n < len {
-                v.get(..n as usize).unwrap_or(&v).to_string()
+            let chars: Vec<char> = v.chars().collect();
+            let len = chars.len() as i64;
+            Value::Str(if n < 0 && len + n > 0 {
+                chars[(len + n) as usize..].iter().collect()
+            } else if n >= 0 && len > n {
+                chars[..n as usize].iter().collect()
             } else {
                 v
             })
@@ -318,15 +320,19 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &Ctx<'_>) -> Result<Value, Templa
         "substr" => {
             want(name, a, 3)?;
             let (start, end, v) = (a[0].as_i64(), a[1].as_i64(), s(&a[2]));
-            let len = v.len() as i64;
-            let r = if start < 0 {
-                v.get(..end.clamp(0, len) as usize)
-            } else if end < 0 || end > len {
-                v.get(start.min(len) as usize..)
+            let chars: Vec<char> = v.chars().collect();
+            let len = chars.len() as i64;
+            let (start, end) = (start.min(len), end.min(len));
+            let r: String = if start < 0 {
+                if end < 0 { String::new() } else { chars[..end as usize].iter().collect() }
+            } else if end < 0 {
+                chars[start as usize..].iter().collect()
+            } else if start > end {
+                String::new()
             } else {
-                v.get(start.min(end) as usize..end as usize)
+                chars[start as usize..end as usize].iter().collect()
             };
-            Value::Str(r.unwrap_or_default().to_string())
+            Value::Str(r)
         }
         "contains" => {
             want(name, a, 2)?;
@@ -432,11 +438,13 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &Ctx<'_>) -> Result<Value, Templa
             Value::Float(a[0].as_f64().floor())
         }
         "round" => {
+            // Sprig's rule: ceil when the signed fractional part reaches the round point,
+            // floor otherwise; so every negative non-integer goes down (-2.3 -> -3).
             want_at_least(name, a, 2)?;
             let p = 10f64.powi(a[1].as_i64().clamp(-300, 300) as i32);
-            let half = if a.len() > 2 { a[2].as_f64() } else { 0.5 };
+            let round_on = if a.len() > 2 { a[2].as_f64() } else { 0.5 };
             let x = a[0].as_f64() * p;
-            let r = if x.fract().abs() >= half { x.trunc() + x.signum() } else { x.trunc() };
+            let r = if x.fract() >= round_on { x.ceil() } else { x.floor() };
             Value::Float(r / p)
         }
         "fromJson" => {

@@ -37,12 +37,23 @@ pub enum Tok {
 
 /// Tokenizes `src`.
 pub fn lex(src: &str) -> Result<Vec<Tok>, TemplateError> {
+    Ok(lex_positioned(src)?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// Byte offset of `s` (a slice of `base`) in `base`.
+fn offset(base: &str, s: &str) -> usize {
+    (s.as_ptr() as usize).saturating_sub(base.as_ptr() as usize)
+}
+
+/// Tokenizes `src`, each token with the byte offset Go's parser gives its node: where it
+/// starts, or for a field chain (`.a.b`, `$x.a.b`) where its last field starts.
+pub fn lex_positioned(src: &str) -> Result<Vec<(Tok, usize)>, TemplateError> {
     let mut out = Vec::new();
     let mut rest = src;
     loop {
         let Some(open) = rest.find("{{") else {
             if !rest.is_empty() {
-                out.push(Tok::Text(rest.to_string()));
+                out.push((Tok::Text(rest.to_string()), offset(src, rest)));
             }
             return Ok(out);
         };
@@ -53,7 +64,7 @@ pub fn lex(src: &str) -> Result<Vec<Tok>, TemplateError> {
             inner = after;
         }
         if !text.is_empty() {
-            out.push(Tok::Text(text.to_string()));
+            out.push((Tok::Text(text.to_string()), offset(src, text)));
         }
         // Comments: {{/* ... */}}
         let trimmed = inner.trim_start_matches(is_space);
@@ -64,8 +75,8 @@ pub fn lex(src: &str) -> Result<Vec<Tok>, TemplateError> {
             rest = if trim { after.trim_start_matches(is_space) } else { after };
             continue;
         }
-        out.push(Tok::Open);
-        rest = lex_action(inner, &mut out)?;
+        out.push((Tok::Open, offset(src, inner)));
+        rest = lex_action(src, inner, &mut out)?;
     }
 }
 
@@ -82,90 +93,93 @@ fn close_marker(s: &str) -> Option<(&str, bool)> {
 }
 
 /// Lexes one action body up to and including its `}}`; returns the text after it.
-fn lex_action<'a>(mut s: &'a str, out: &mut Vec<Tok>) -> Result<&'a str, TemplateError> {
+fn lex_action<'a>(src: &str, mut s: &'a str, out: &mut Vec<(Tok, usize)>) -> Result<&'a str, TemplateError> {
     loop {
         let had_space = s.starts_with(is_space);
         s = s.trim_start_matches(is_space);
         if let Some(rest) = s.strip_prefix("}}") {
-            out.push(Tok::Close);
+            out.push((Tok::Close, offset(src, s)));
             return Ok(rest);
         }
         if had_space && let Some(rest) = s.strip_prefix("-}}") {
-            out.push(Tok::Close);
+            out.push((Tok::Close, offset(src, s)));
             return Ok(rest.trim_start_matches(is_space));
         }
         let c = s.chars().next().ok_or_else(|| TemplateError::parse("unclosed action"))?;
+        let at = offset(src, s);
         match c {
             '(' => {
-                out.push(Tok::LParen);
+                out.push((Tok::LParen, at));
                 s = &s[1..];
             }
             ')' => {
-                out.push(Tok::RParen);
+                out.push((Tok::RParen, at));
                 s = &s[1..];
             }
             '|' => {
-                out.push(Tok::Pipe);
+                out.push((Tok::Pipe, at));
                 s = &s[1..];
             }
             ',' => {
-                out.push(Tok::Comma);
+                out.push((Tok::Comma, at));
                 s = &s[1..];
             }
             ':' if s.starts_with(":=") => {
-                out.push(Tok::Declare);
+                out.push((Tok::Declare, at));
                 s = &s[2..];
             }
             '=' => {
-                out.push(Tok::Assign);
+                out.push((Tok::Assign, at));
                 s = &s[1..];
             }
             '"' => {
                 let (v, rest) = lex_quoted(s)?;
-                out.push(Tok::Str(v));
+                out.push((Tok::Str(v), at));
                 s = rest;
             }
             '`' => {
                 let end = s[1..].find('`').ok_or_else(|| TemplateError::parse("unterminated raw quoted string"))?;
-                out.push(Tok::Str(s[1..1 + end].to_string()));
+                out.push((Tok::Str(s[1..1 + end].to_string()), at));
                 s = &s[end + 2..];
             }
             '\'' => {
                 let end = s[1..].find('\'').ok_or_else(|| TemplateError::parse("unterminated character constant"))?;
                 let body = store::labels::unescape_go(&s[1..1 + end].replace("\\'", "'")).map_err(TemplateError::parse)?;
                 let ch = body.chars().next().ok_or_else(|| TemplateError::parse("empty character constant"))?;
-                out.push(Tok::Number((ch as u32).to_string()));
+                out.push((Tok::Number((ch as u32).to_string()), at));
                 s = &s[end + 2..];
             }
             '.' if s[1..].starts_with(|c: char| c.is_ascii_digit()) => {
                 let n = number_len(s);
-                out.push(Tok::Number(s[..n].to_string()));
+                out.push((Tok::Number(s[..n].to_string()), at));
                 s = &s[n..];
             }
             '.' => {
-                let (fields, rest) = lex_fields(s);
-                out.push(Tok::Field(fields));
+                let (fields, rest, last) = lex_fields(s);
+                out.push((Tok::Field(fields), at + last));
                 s = rest;
             }
             '$' => {
                 let n = 1 + s[1..].find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(s.len() - 1);
                 let name = s[..n].to_string();
-                let (fields, rest) = if s[n..].starts_with('.') && !s[n + 1..].starts_with(|c: char| c.is_ascii_digit()) {
-                    lex_fields(&s[n..])
+                let (fields, rest, last) = if s[n..].starts_with('.') && !s[n + 1..].starts_with(|c: char| c.is_ascii_digit()) {
+                    let (f, r, last) = lex_fields(&s[n..]);
+                    (f, r, n + last)
                 } else {
-                    (Vec::new(), &s[n..])
+                    (Vec::new(), &s[n..], 0)
                 };
-                out.push(Tok::Var(name, fields));
+                let pos = if fields.is_empty() { at } else { at + last };
+                out.push((Tok::Var(name, fields), pos));
                 s = rest;
             }
             c if c.is_ascii_digit() || ((c == '-' || c == '+') && s[1..].starts_with(|d: char| d.is_ascii_digit() || d == '.')) => {
                 let n = number_len(s);
-                out.push(Tok::Number(s[..n].to_string()));
+                out.push((Tok::Number(s[..n].to_string()), at));
                 s = &s[n..];
             }
             c if c.is_alphabetic() || c == '_' => {
                 let n = s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(s.len());
-                out.push(Tok::Ident(s[..n].to_string()));
+                out.push((Tok::Ident(s[..n].to_string()), at));
                 s = &s[n..];
             }
             other => return Err(TemplateError::parse(format!("unexpected {other:?} in command"))),
@@ -173,9 +187,12 @@ fn lex_action<'a>(mut s: &'a str, out: &mut Vec<Tok>) -> Result<&'a str, Templat
     }
 }
 
-/// `.a.b.c` at the start of `s` (`.` alone gives no names).
-fn lex_fields(mut s: &str) -> (Vec<String>, &str) {
+/// `.a.b.c` at the start of `s` (`.` alone gives no names), the rest, and the offset in
+/// `s` of the last field's `.`.
+fn lex_fields(mut s: &str) -> (Vec<String>, &str, usize) {
+    let start = s;
     let mut fields = Vec::new();
+    let mut last = 0;
     while let Some(after) = s.strip_prefix('.') {
         let n = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
         if n == 0 {
@@ -184,10 +201,11 @@ fn lex_fields(mut s: &str) -> (Vec<String>, &str) {
             }
             break;
         }
+        last = offset(start, s);
         fields.push(after[..n].to_string());
         s = &after[n..];
     }
-    (fields, s)
+    (fields, s, last)
 }
 
 fn number_len(s: &str) -> usize {

@@ -30,6 +30,10 @@ pub enum TemplateError {
     /// Execution failed (bad argument, missing function, ...).
     #[error("template: {0}")]
     Exec(String),
+    /// Execution failed at a known node: the whole message, in Go's form
+    /// `template: line:1:7: executing "line" at <.a.b>: ...`.
+    #[error("{0}")]
+    Located(String),
 }
 
 impl TemplateError {
@@ -61,19 +65,28 @@ pub struct Template {
     missing: MissingKey,
     /// The source text, for `String()`-style rendering.
     pub source: String,
+    /// The template's name in error messages (Loki: `line` or `label`).
+    name: String,
 }
 
 impl Template {
-    /// Parses `src`; unknown functions are parse errors, as in Go.
+    /// Parses `src`; unknown functions are parse errors, as in Go. The template is named
+    /// `line` (see [`Template::named`]).
     pub fn parse(src: &str, missing: MissingKey) -> Result<Template, TemplateError> {
-        let nodes = parser::parse(lexer::lex(src)?)?;
+        let nodes = parser::parse(lexer::lex_positioned(src)?)?;
         check_functions(&nodes)?;
-        Ok(Template { nodes, missing, source: src.to_string() })
+        Ok(Template { nodes, missing, source: src.to_string(), name: "line".into() })
+    }
+
+    /// The same template under another name (Go's `template.New(name)`).
+    pub fn named(mut self, name: &str) -> Template {
+        self.name = name.to_string();
+        self
     }
 
     /// Runs the template with `data` as dot.
     pub fn execute(&self, data: &Value, ctx: &Ctx<'_>) -> Result<String, TemplateError> {
-        exec::Exec::new(data, ctx, self.missing).run(&self.nodes)
+        exec::Exec::new(data, ctx, self.missing).located(&self.source, &self.name).run(&self.nodes)
     }
 
     /// True when the template is plain text (no actions): it always renders to itself.
@@ -143,10 +156,54 @@ mod tests {
     }
 
     #[test]
+    fn sprig_round_and_lokis_character_counting() {
+        assert_eq!(run("{{ round 2.5 0 }} {{ round 2.4 0 }} {{ round -2.3 0 }} {{ round -2.7 0 }} {{ round -2 0 }}", &[]), "3 2 -3 -3 -2");
+        assert_eq!(run("{{ round 1.2345 2 }} {{ round 1.25 1 0.6 }}", &[]), "1.23 1.2");
+        assert_eq!(run("{{ trunc 2 .s }}|{{ trunc -2 .s }}|{{ trunc 9 .s }}|{{ trunc -9 .s }}", &[("s", "héllo")]), "hé|lo|héllo|héllo");
+        assert_eq!(run("{{ substr 1 3 .s }}|{{ substr -1 2 .s }}|{{ substr 2 -1 .s }}|{{ substr 3 1 .s }}|{{ substr 1 99 .s }}", &[("s", "héllo")]), "él|hé|llo||éllo");
+    }
+
+    #[test]
     fn missing_key_default_prints_no_value() {
         let data = Value::Map(vec![]);
         let t = Template::parse("{{.nope}}", MissingKey::Default).unwrap();
         assert_eq!(t.execute(&data, &Ctx { line: "", ts: 0 }).unwrap(), "<no value>");
+    }
+
+    fn exec_err(src: &str, labels: &[(&str, &str)]) -> String {
+        let data = Value::Map(labels.iter().map(|(k, v)| (k.to_string(), Value::Str(v.to_string()))).collect());
+        let t = Template::parse(src, MissingKey::Zero).unwrap();
+        t.execute(&data, &Ctx { line: "", ts: 0 }).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn execution_errors_name_the_node_as_go_does() {
+        assert_eq!(
+            exec_err("{{.nope.x}}", &[]),
+            r#"template: line:1:7: executing "line" at <.nope.x>: can't evaluate field x in type string"#
+        );
+        assert_eq!(
+            exec_err("{{ div 1 0 }}", &[]),
+            r#"template: line:1:3: executing "line" at <div 1 0>: error calling div: runtime error: integer divide by zero"#
+        );
+        assert_eq!(
+            exec_err("a\n{{ .a | printf \"%s\" | div 10 }}", &[("a", "x")]),
+            r#"template: line:2:22: executing "line" at <div 10>: error calling div: runtime error: integer divide by zero"#
+        );
+        assert_eq!(
+            exec_err("{{ upper (index .a 3) }}", &[("a", "x")]),
+            r#"template: line:1:10: executing "line" at <index .a 3>: error calling index: index out of range: 3"#
+        );
+        assert_eq!(
+            exec_err("{{ div 1 }}", &[]),
+            r#"template: line:1:3: executing "line" at <div>: wrong number of args for div: want 2 got 1"#
+        );
+        let t = Template::parse("{{ .a.b.c.d.e.f.g.h.i.j.k }}", MissingKey::Zero).unwrap().named("label");
+        let data = Value::Map(vec![("a".into(), Value::Str("x".into()))]);
+        assert_eq!(
+            t.execute(&data, &Ctx { line: "", ts: 0 }).unwrap_err().to_string(),
+            r#"template: label:1:23: executing "label" at <.a.b.c.d.e.f.g.h.i.j...>: can't evaluate field b in type string"#
+        );
     }
 
     #[test]

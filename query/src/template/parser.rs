@@ -50,6 +50,10 @@ pub struct Pipeline {
 pub struct Command {
     /// The words; the first is the function or value.
     pub args: Vec<Arg>,
+    /// Byte offset of the command in the source (for error locations).
+    pub pos: usize,
+    /// Byte offset of each word, as Go's parser positions its node.
+    pub arg_pos: Vec<usize>,
 }
 
 /// An operand.
@@ -73,9 +77,10 @@ pub enum Arg {
     Sub(Box<Pipeline>, Vec<String>),
 }
 
-/// Parses a token list into nodes.
-pub fn parse(toks: Vec<Tok>) -> Result<Vec<Node>, TemplateError> {
-    let mut p = Parser { toks, pos: 0, loop_depth: 0 };
+/// Parses a token list (with each token's byte offset) into nodes.
+pub fn parse(toks: Vec<(Tok, usize)>) -> Result<Vec<Node>, TemplateError> {
+    let (toks, at) = toks.into_iter().unzip();
+    let mut p = Parser { toks, at, pos: 0, loop_depth: 0 };
     let (nodes, end) = p.list()?;
     match end {
         Stop::Eof => Ok(nodes),
@@ -96,6 +101,8 @@ enum Stop {
 
 struct Parser {
     toks: Vec<Tok>,
+    /// Byte offset of each token.
+    at: Vec<usize>,
     pos: usize,
     loop_depth: usize,
 }
@@ -271,9 +278,17 @@ impl Parser {
         Ok(Pipeline { vars, assign, cmds })
     }
 
+    /// Byte offset of the current token.
+    fn here(&self) -> usize {
+        self.at.get(self.pos).copied().unwrap_or(0)
+    }
+
     fn command(&mut self) -> Result<Command, TemplateError> {
         let mut args = Vec::new();
+        let mut arg_pos = Vec::new();
+        let pos = self.here();
         loop {
+            let at = self.here();
             let arg = match self.peek().cloned() {
                 Some(Tok::Field(f)) => Arg::Field(f),
                 Some(Tok::Var(n, f)) => Arg::Var(n, f),
@@ -294,26 +309,30 @@ impl Parser {
                     }
                     // Fields after the parenthesis: (x).a.b arrive as a Field token.
                     self.pos += 1;
+                    let mut sub_at = at;
                     let fields = match self.peek() {
                         Some(Tok::Field(f)) if !f.is_empty() => {
                             let f = f.clone();
+                            sub_at = self.here();
                             self.pos += 1;
                             f
                         }
                         _ => Vec::new(),
                     };
                     args.push(Arg::Sub(Box::new(inner), fields));
+                    arg_pos.push(sub_at);
                     continue;
                 }
                 _ => break,
             };
             self.pos += 1;
             args.push(arg);
+            arg_pos.push(at);
         }
         if args.is_empty() {
             return Err(TemplateError::parse(format!("missing value for command (found {})", describe(self.peek()))));
         }
-        Ok(Command { args })
+        Ok(Command { args, pos, arg_pos })
     }
 }
 

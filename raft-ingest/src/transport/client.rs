@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::alias::{SnapshotOf, VoteOf};
+use openraft::alias::{EntryOf, SnapshotOf, VoteOf};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
@@ -59,6 +59,9 @@ impl Channels {
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))
+            // A peer that silently stopped answering (a black-holed link) is dropped after
+            // 5 s without a keepalive answer, and the next request reconnects.
+            .keep_alive_timeout(Duration::from_secs(5))
             .keep_alive_while_idle(true);
         let ch = endpoint.connect_lazy();
         map.insert(addr.to_string(), ch.clone());
@@ -96,6 +99,41 @@ pub struct GrpcPeer {
     channel: Result<Channel, String>,
 }
 
+/// Most bytes one append request carries; a longer run of entries is sent in parts.
+const APPEND_BUDGET: usize = 24 * 1024 * 1024;
+/// The least time an append that carries entries gets: the follower fsyncs before it answers.
+const APPEND_FLOOR: Duration = Duration::from_secs(1);
+/// The least time a snapshot transfer gets; it gets more the larger the snapshot.
+const SNAPSHOT_FLOOR: Duration = Duration::from_secs(10);
+/// The transfer rate (bytes per second) an append's deadline allows for on top of the floor.
+const APPEND_RATE: f64 = 16.0 * 1024.0 * 1024.0;
+
+/// The deadline of an append: openraft's time-to-live for a heartbeat; for entries, at least
+/// [`APPEND_FLOOR`] plus the time to move `bytes` at [`APPEND_RATE`], so a large entry is
+/// not cut off by a deadline sized for heartbeats.
+fn append_timeout(option: &RPCOption, has_entries: bool, bytes: usize) -> Duration {
+    if !has_entries {
+        return option.soft_ttl();
+    }
+    option.soft_ttl().max(APPEND_FLOOR) + Duration::from_secs_f64(bytes as f64 / APPEND_RATE)
+}
+
+/// How many of `entries` (at least one) fit in `budget` bytes encoded.
+fn entries_within(entries: &[EntryOf<TypeConfig>], budget: usize) -> Result<usize, RPCError<TypeConfig>> {
+    let mut used = 0;
+    for (i, e) in entries.iter().enumerate() {
+        used += encode_rpc(e)?.len();
+        if used > budget {
+            return Ok(i.max(1));
+        }
+    }
+    Ok(entries.len())
+}
+
+fn encode_rpc<T: Serialize>(rpc: &T) -> Result<Vec<u8>, RPCError<TypeConfig>> {
+    encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+}
+
 /// A transport failure: `Unreachable` when the connection failed (openraft backs off),
 /// otherwise a network error.
 fn status_error(target: u64, status: &tonic::Status) -> RPCError<TypeConfig> {
@@ -113,10 +151,13 @@ impl GrpcPeer {
     }
 
     fn message<T: Serialize>(&self, rpc: &T, option: &RPCOption) -> Result<tonic::Request<RaftMessage>, RPCError<TypeConfig>> {
-        let payload = encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        Ok(self.request(encode_rpc(rpc)?, option.soft_ttl()))
+    }
+
+    fn request(&self, payload: Vec<u8>, timeout: Duration) -> tonic::Request<RaftMessage> {
         let mut req = tonic::Request::new(RaftMessage { group: self.group, payload });
-        req.set_timeout(option.soft_ttl());
-        Ok(req)
+        req.set_timeout(timeout);
+        req
     }
 
     fn answer<R: DeserializeOwned>(&self, reply: Result<tonic::Response<RaftReply>, tonic::Status>) -> Result<R, RPCError<TypeConfig>> {
@@ -131,12 +172,25 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
 
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        let req = self.message(&rpc, &option)?;
-        let reply = self.client()?.append_entries(req).await;
-        self.answer(reply)
+        let mut payload = encode_rpc(&rpc)?;
+        // A long run of entries (a follower catching up) goes in parts: send the prefix that
+        // fits the budget and tell openraft how far it got; it sends the rest next.
+        let mut cut_at = None;
+        if payload.len() > APPEND_BUDGET && rpc.entries.len() > 1 {
+            let keep = entries_within(&rpc.entries, APPEND_BUDGET)?;
+            rpc.entries.truncate(keep);
+            cut_at = rpc.entries.last().map(|e| e.log_id);
+            payload = encode_rpc(&rpc)?;
+        }
+        let timeout = append_timeout(&option, !rpc.entries.is_empty(), payload.len());
+        let reply = self.client()?.append_entries(self.request(payload, timeout)).await;
+        match (self.answer(reply)?, cut_at) {
+            (AppendEntriesResponse::Success, Some(last)) => Ok(AppendEntriesResponse::PartialSuccess(Some(last))),
+            (resp, _) => Ok(resp),
+        }
     }
 
     async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
@@ -175,7 +229,9 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
             Err(RPCError::Unreachable(u)) => return Err(StreamingError::Unreachable(u)),
             Err(e) => return Err(StreamingError::Network(NetworkError::from_string(e.to_string()))),
         };
-        let send = client.install_snapshot(futures::stream::iter(chunks));
+        let mut req = tonic::Request::new(futures::stream::iter(chunks));
+        req.set_timeout(SNAPSHOT_FLOOR + Duration::from_secs_f64(data_len as f64 / APPEND_RATE));
+        let send = client.install_snapshot(req);
         let reply = tokio::select! {
             closed = cancel => return Err(StreamingError::Closed(closed)),
             reply = send => reply,
