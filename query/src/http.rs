@@ -244,6 +244,8 @@ impl Service {
                 streams: snapshot.streams.iter().map(|(id, l)| (id.0, Arc::new(l.pairs().to_vec()))).collect(),
                 pipeline,
                 output: PipelineOutput::Entries,
+                // Log queries drop copies as they gather rows (`engine`).
+                dedup: None,
             })
         });
         Ok((snapshot, query, spec))

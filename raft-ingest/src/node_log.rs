@@ -33,6 +33,8 @@ use crate::framing::{frame, read_frames};
 
 /// A segment is closed and a new one started once it passes this size.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Above this size an active segment of only purged entries is replaced by a new one.
+pub const IDLE_ROLL_BYTES: u64 = 1024 * 1024;
 
 /// One record of the shared log.
 #[derive(Debug, Serialize, Deserialize)]
@@ -379,13 +381,27 @@ impl NodeLog {
     }
 
     /// Deletes the segments no group needs any more: those older than the oldest live entry.
+    /// When no group has a live entry and the active segment has grown past
+    /// [`IDLE_ROLL_BYTES`], it rolls first, so a log whose every entry is flushed and purged
+    /// shrinks to one segment header instead of keeping up to a segment of dead entries.
     pub(crate) fn collect(&self) -> io::Result<()> {
         let mut files = self.files.lock().map_err(poisoned)?;
         let Some(&active) = files.segments.keys().next_back() else { return Ok(()) };
-        let needed = {
+        let (oldest_live, idle) = {
             let groups = self.groups.lock().map_err(poisoned)?;
-            groups.values().filter_map(|g| g.entries.values().next().map(|l| l.segment)).min().unwrap_or(active).min(active)
+            let oldest = groups.values().filter_map(|g| g.entries.values().next().map(|l| l.segment)).min();
+            (oldest, groups.values().all(|g| g.entries.is_empty()))
         };
+        let mut needed = oldest_live.unwrap_or(active).min(active);
+        if idle && files.segments.get(&active).is_some_and(|s| s.len > IDLE_ROLL_BYTES) {
+            // The new segment's header (every group's vote, purge and commit points) must be
+            // durable before the segment that held them until now is deleted.
+            self.roll(&mut files)?;
+            if let Some((&first, seg)) = files.segments.iter().next_back() {
+                seg.file.sync_data()?;
+                needed = first;
+            }
+        }
         let doomed: Vec<u64> = files.segments.range(..needed).map(|(k, _)| *k).collect();
         if doomed.is_empty() {
             return Ok(());

@@ -2,8 +2,7 @@
 //!
 //! ```text
 //!   rate({app="x"} | json [5m])            RangeAggregate(rate, 5m, steps)
-//!                                            LogPipeline(json -> samples)
-//!                                              [copies counted once: plan/overlap.rs]
+//!                                            LogPipeline(json -> samples; copies once: overlap.rs)
 //!                                              Filter(stream ids, window, line filters)
 //!                                                Union(chunks, heads)
 //!   sum by (l) (...)                        Aggregate(group: skald_group_by(l)(series), ts; sum(value))
@@ -33,7 +32,7 @@ use store::view::ReadSnapshot;
 
 use super::metric_udf::{BinOpUdf, SeriesFn, SeriesUdf};
 use super::ops;
-use super::overlap;
+use super::overlap::{self, OverlapDedup};
 use super::pipeline_exec::{LogPipelineNode, PipelineOutput, PipelineSpec, SERIES, SampleSpec, SampleValue, VALUE, samples_schema};
 use super::range_exec::{RangeAggNode, RangeSpec, Steps};
 use super::{ScanOptions, scan_plan};
@@ -187,15 +186,20 @@ impl<'a> MetricPlanner<'a> {
             None => Vec::new(),
         };
         let (start, end) = scan_window(range, self.steps);
+        let dedup = OverlapDedup::new(overlap::overlaps(snapshot, start, end)?);
         let spec = PipelineSpec {
-            describe: format!("{} stage(s) -> samples ({value:?})", pipeline.steps.len()),
+            describe: format!(
+                "{} stage(s) -> samples ({value:?}){}",
+                pipeline.steps.len(),
+                dedup.as_ref().map(|d| format!(", copies counted once in {} overlap(s)", d.windows())).unwrap_or_default()
+            ),
+            dedup,
             streams: snapshot.streams.iter().map(|(id, l)| (id.0, Arc::new(l.pairs().to_vec()))).collect(),
             pipeline: pipeline.clone(),
             output: PipelineOutput::Samples(SampleSpec { value, grouping: grouping.or(injected), post_filters }),
         };
         let samples = match scan_plan(snapshot, &pipeline.scan_filters, start, end, self.scan)? {
             Some(scan) => {
-                let scan = overlap::dedup(scan, &overlap::overlaps(snapshot, start, end)?)?;
                 let node = LogPipelineNode::new(scan.build()?, Arc::new(spec))?;
                 LogicalPlan::Extension(Extension { node: Arc::new(node) })
             }

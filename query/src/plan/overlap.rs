@@ -1,41 +1,26 @@
 //! Counting every entry once in metric queries. An entry can be stored twice when a client
 //! retried a push after the original was flushed (the head that would have caught the retry
 //! was emptied), until the compactor merges the two copies into one. Log queries drop such
-//! copies as they gather rows; a metric scan drops them here, as Loki's merge iterators do:
+//! copies as they gather rows; metric queries drop them here, as Loki's merge iterators do:
 //! rows identical in stream, timestamp and line count once.
 //!
 //! Copies can only sit in two different sources (files, heads) that both hold the stream at
-//! that time, so only the rows inside those overlaps are deduplicated:
-//!
-//! ```text
-//!   Union
-//!     Filter(NOT in_overlap)(scan)
-//!     Projection(entry columns)
-//!       Filter(rn = 1)
-//!         Window(row_number() PARTITION BY stream_id, ts, line)
-//!           Filter(in_overlap)(scan)
-//! ```
-//!
-//! With no overlap (the usual case: each flush holds a later slice of each stream), the
-//! scan is returned unchanged.
+//! that time. [`overlaps`] finds those stretches from the index and the heads before the
+//! scan; the `LogPipeline` node then asks [`OverlapDedup::first`] about the rows inside
+//! them (a set shared by every partition, since two copies may be read by different
+//! partitions) and skips the copies. Rows outside cost one lookup in a sorted list; with no
+//! overlap (the usual case: each flush holds a later slice of each stream) there is no
+//! check at all.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, BooleanArray, Int64Array, UInt64Array};
-use arrow::datatypes::DataType;
-use datafusion::common::{DataFusionError, Result as DfResult};
-use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::{ColumnarValue, Expr, ExprFunctionExt, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit};
-use datafusion::prelude::col;
-use store::schema::{LINE, METADATA, STREAM_ID, TS};
+use arrow::array::{Int64Array, UInt64Array};
+use store::schema::{STREAM_ID, TS};
 use store::view::ReadSnapshot;
 
 use crate::error::QueryError;
-
-/// Above this many overlap windows the in-overlap test is a lookup (UDF) instead of
-/// comparisons.
-const MAX_WINDOWS: usize = 16;
 
 /// One stretch of one stream that two sources both cover: (stream id, first ts, last ts).
 pub type Window = (u64, i64, i64);
@@ -90,73 +75,44 @@ pub fn overlaps(snapshot: &ReadSnapshot, start: i64, end: i64) -> Result<Vec<Win
     Ok(out)
 }
 
-/// `scan` with the rows inside `windows` deduplicated on (stream, ts, line).
-pub fn dedup(scan: LogicalPlanBuilder, windows: &[Window]) -> Result<LogicalPlanBuilder, QueryError> {
-    let Some(inside) = in_windows(windows) else { return Ok(scan) };
-    let scan = scan.build()?;
-    let first = row_number()
-        .partition_by(vec![col(STREAM_ID), col(TS), col(LINE)])
-        .build()?
-        .alias("skald_copy");
-    let once = LogicalPlanBuilder::from(scan.clone())
-        .filter(inside.clone())?
-        .window(vec![first])?
-        .filter(col("skald_copy").eq(lit(1u64)))?
-        .project(vec![col(STREAM_ID), col(TS), col(LINE), col(METADATA)])?
-        .build()?;
-    Ok(LogicalPlanBuilder::from(scan).filter(Expr::Not(Box::new(inside)))?.union(once)?)
-}
+/// Locks the seen-set is split over (by stream), so partitions rarely wait for each other.
+const SEEN_SHARDS: usize = 16;
 
-/// The test for a row inside `windows`: plain comparisons for a few windows (Parquet
-/// statistics can prune on them), [`InOverlapUdf`] for many.
-fn in_windows(windows: &[Window]) -> Option<Expr> {
-    if windows.len() <= MAX_WINDOWS {
-        return windows
-            .iter()
-            .map(|(id, lo, hi)| col(STREAM_ID).eq(lit(*id)).and(col(TS).gt_eq(lit(*lo))).and(col(TS).lt_eq(lit(*hi))))
-            .reduce(Expr::or);
-    }
-    let udf = ScalarUDF::new_from_impl(InOverlapUdf { signature: Signature::exact(vec![DataType::UInt64, DataType::Int64], Volatility::Immutable), windows: windows.to_vec() });
-    Some(udf.call(vec![col(STREAM_ID), col(TS)]))
-}
-
-/// `skald_in_overlap(stream_id, ts)`: true for a row inside one of its windows (sorted,
-/// disjoint per stream), found by binary search.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct InOverlapUdf {
-    signature: Signature,
+/// The rows a metric scan has seen inside the overlap windows, shared by its partitions:
+/// (stream, ts, hash of the line); two different lines of one stream at one nanosecond
+/// would have to collide in 64 bits to be taken for copies.
+#[derive(Debug)]
+pub struct OverlapDedup {
     windows: Vec<Window>,
+    seen: [Mutex<HashSet<(u64, i64, u64)>>; SEEN_SHARDS],
 }
 
-impl InOverlapUdf {
-    fn contains(&self, id: u64, ts: i64) -> bool {
+impl OverlapDedup {
+    /// A deduplicator for `windows` (sorted, disjoint per stream, as [`overlaps`] answers);
+    /// `None` when there are none.
+    pub fn new(windows: Vec<Window>) -> Option<Arc<OverlapDedup>> {
+        (!windows.is_empty()).then(|| Arc::new(OverlapDedup { windows, seen: Default::default() }))
+    }
+
+    /// How many windows it covers (for EXPLAIN).
+    pub fn windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// True unless the row is a copy of one seen before: rows outside every window are
+    /// always first; inside, the first (stream, ts, line) wins.
+    pub fn first(&self, id: u64, ts: i64, line: &str) -> bool {
         let after = self.windows.partition_point(|(wid, lo, _)| (*wid, *lo) <= (id, ts));
-        after > 0 && self.windows[after - 1].0 == id && ts <= self.windows[after - 1].2
-    }
-}
-
-impl ScalarUDFImpl for InOverlapUdf {
-    fn name(&self) -> &str {
-        "skald_in_overlap"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Boolean)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let [ids, ts] = arrays.as_slice() else {
-            return Err(DataFusionError::Execution("skald_in_overlap takes (stream_id, ts)".into()));
-        };
-        let ids = ids.as_any().downcast_ref::<UInt64Array>().ok_or_else(|| DataFusionError::Execution("skald_in_overlap: stream_id is not UInt64".into()))?;
-        let ts = ts.as_any().downcast_ref::<Int64Array>().ok_or_else(|| DataFusionError::Execution("skald_in_overlap: ts is not Int64".into()))?;
-        let out: BooleanArray = ids.values().iter().zip(ts.values().iter()).map(|(id, t)| Some(self.contains(*id, *t))).collect();
-        Ok(ColumnarValue::Array(Arc::new(out)))
+        if after == 0 || self.windows[after - 1].0 != id || ts > self.windows[after - 1].2 {
+            return true;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        line.hash(&mut hasher);
+        match self.seen[(id % SEEN_SHARDS as u64) as usize].lock() {
+            Ok(mut seen) => seen.insert((id, ts, hasher.finish())),
+            // A poisoned set only means another partition panicked; count the row.
+            Err(_) => true,
+        }
     }
 }
 
@@ -191,9 +147,21 @@ mod tests {
         // Clipped to the query range.
         assert_eq!(overlaps(&snap, 0, 8).expect("overlaps"), vec![(2, 5, 7)]);
         let none = snapshot(vec![file("a", &[(1, 0, 10)]), file("b", &[(1, 11, 30)])]);
-        let udf = InOverlapUdf { signature: Signature::any(2, Volatility::Immutable), windows: vec![(1, 5, 10), (1, 20, 20), (3, 0, 4)] };
-        let inside: Vec<bool> = [(1, 4), (1, 5), (1, 10), (1, 11), (1, 20), (2, 7), (3, 0), (3, 5), (0, 5)].iter().map(|(i, t)| udf.contains(*i, *t)).collect();
-        assert_eq!(inside, vec![false, true, true, false, true, false, true, false, false]);
         assert!(overlaps(&none, 0, 100).expect("overlaps").is_empty());
+    }
+
+    #[test]
+    fn only_repeats_inside_a_window_are_dropped() {
+        let d = OverlapDedup::new(vec![(1, 5, 10), (1, 20, 20), (3, 0, 4)]).expect("windows");
+        // Outside every window a row always counts, repeated or not.
+        for (id, ts) in [(1, 4), (1, 11), (2, 7), (3, 5), (0, 5), (1, 4)] {
+            assert!(d.first(id, ts, "x"), "({id}, {ts}) is outside");
+        }
+        // Inside, the second copy of (stream, ts, line) is dropped; another line is not.
+        assert!(d.first(1, 5, "x") && !d.first(1, 5, "x") && d.first(1, 5, "y"));
+        assert!(d.first(1, 10, "x") && !d.first(1, 10, "x"));
+        assert!(d.first(1, 20, "x") && !d.first(1, 20, "x"));
+        assert!(d.first(3, 0, "x") && !d.first(3, 0, "x") && d.first(3, 1, "x"));
+        assert!(OverlapDedup::new(Vec::new()).is_none());
     }
 }

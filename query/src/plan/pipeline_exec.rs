@@ -27,6 +27,7 @@ use futures::StreamExt;
 use store::labels::render_pairs;
 use store::schema::{LINE, METADATA, STREAM_ID, TS};
 
+use super::overlap::OverlapDedup;
 use crate::logql::ast::{Grouping, UnwrapConversion};
 use crate::pipeline::Pipeline;
 use crate::pipeline::convert::{parse_bytes, parse_duration_secs, parse_float};
@@ -121,6 +122,9 @@ pub struct PipelineSpec {
     pub output: PipelineOutput,
     /// A short description for EXPLAIN.
     pub describe: String,
+    /// Where copies of an entry may be read twice (metric queries; see `plan::overlap`):
+    /// rows it has seen before are skipped.
+    pub dedup: Option<Arc<OverlapDedup>>,
 }
 
 impl PipelineSpec {
@@ -306,6 +310,11 @@ impl Runner {
             let base = spec.streams.get(&ids.value(i)).unwrap_or(&empty);
             self.lbs.reset(base, &self.metadata);
             let line = if lines.is_valid(i) { lines.value(i) } else { "" };
+            if let Some(d) = &spec.dedup
+                && !d.first(ids.value(i), ts.value(i), line)
+            {
+                continue;
+            }
             let Some(line) = spec.pipeline.process(line, ts.value(i), &mut self.lbs) else { continue };
             match &spec.output {
                 PipelineOutput::Entries => out.entry(ids.value(i), ts.value(i), &line, &self.lbs),
