@@ -45,7 +45,13 @@ const IGNORED: &[(&str, &str)] = &[
     ("compactor.retention_delete_worker_count", "not configurable in Skald: the compaction cycle deletes replaced files"),
     ("query_range", "Skald has no query frontend or results cache"),
     ("schema_config", "Skald has one storage layout: Parquet chunk files and a Raft-replicated index"),
-    ("storage_config", "Skald's chunk storage is configured in common.storage only"),
+    // storage_config's object store backends (aws, gcs, azure, filesystem, ...) stay
+    // refused: ignoring them would put the chunks somewhere other than the user asked.
+    ("storage_config.tsdb_shipper", "Skald's index lives in its Raft groups, not in shipped files"),
+    ("storage_config.boltdb_shipper", "Skald's index lives in its Raft groups, not in shipped files"),
+    ("storage_config.index_queries_cache_config", "Skald has no index cache"),
+    ("storage_config.hedging", "Skald sends no hedged requests"),
+    ("storage_config.max_parallel_get_chunk", "not configurable in Skald"),
     ("chunk_store_config", "Skald has no chunk cache"),
     ("pattern_ingester", "Skald has no pattern ingester"),
     ("ruler", "Skald has no ruler"),
@@ -80,20 +86,21 @@ pub fn strip(root: &mut Value) -> Vec<IgnoredKey> {
 }
 
 /// Removes the key at the dotted `path`; true if it was there. Only mappings are descended.
+/// A mapping left empty by the removal goes too (`storage_config: {tsdb_shipper: ...}`
+/// leaves no `storage_config: {}` behind; an empty Skald section means its defaults anyway).
 fn remove_path(root: &mut Value, path: &str) -> bool {
-    let mut node = root;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let Value::Mapping(map) = node else { return false };
-        if parts.peek().is_none() {
-            return map.remove(part).is_some();
-        }
-        match map.get_mut(part) {
-            Some(next) => node = next,
-            None => return false,
-        }
+    let Value::Mapping(map) = root else { return false };
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let Some(rest) = rest else { return map.remove(head).is_some() };
+    let Some(child) = map.get_mut(head) else { return false };
+    let removed = remove_path(child, rest);
+    if removed && matches!(child, Value::Mapping(m) if m.is_empty()) {
+        map.remove(head);
     }
-    false
+    removed
 }
 
 #[cfg(test)]
@@ -119,6 +126,13 @@ mod tests {
 
     #[test]
     fn non_mappings_and_missing_parents_are_left_alone() {
+        // A Loki section left empty by the removal goes with it.
+        let mut v = yaml("storage_config:\n  tsdb_shipper:\n    active_index_directory: /i\n");
+        assert_eq!(strip(&mut v).len(), 1);
+        assert_eq!(v, yaml("{}"));
+        let mut v = yaml("storage_config:\n  tsdb_shipper: {}\n  aws:\n    s3: s3://x\n");
+        strip(&mut v);
+        assert_eq!(v, yaml("storage_config:\n  aws:\n    s3: s3://x\n"), "an object store backend stays, to be refused");
         let mut v = yaml("common: null\ningester: [1, 2]\n");
         assert!(strip(&mut v).is_empty());
         assert_eq!(v, yaml("common: null\ningester: [1, 2]\n"));

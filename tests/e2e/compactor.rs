@@ -82,6 +82,12 @@ async fn compaction_merges_files_and_survives_sigkill() {
     let left = parquet_files(&s.dir.data(), TENANT);
     assert_eq!(left.len(), 1, "only the merged file is left: {left:?}");
     assert!(files.iter().all(|f| !f.exists()), "every replaced file is deleted");
+    // The cycles, files and bytes are counted on /metrics.
+    assert!(counter(&s, "skald_compactor_runs_total").await >= 3, "completed cycles are counted");
+    assert_eq!(counter(&s, "skald_compactor_files_merged_total").await, 3, "files merged away");
+    assert_eq!(counter(&s, "skald_compactor_files_written_total").await, 1, "files written");
+    assert_eq!(counter(&s, "skald_compactor_objects_deleted_total").await, 3, "objects deleted after the grace period");
+    assert!(counter(&s, "skald_compactor_bytes_written_total").await > 0, "bytes written");
 
     // SIGKILL at different moments of a compaction; every restart reads everything once.
     let mut written = 3;
