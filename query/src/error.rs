@@ -60,7 +60,7 @@ pub enum QueryError {
     /// A log query sent to the instant endpoint (400).
     #[error("{LOG_INSTANT_NOT_SUPPORTED}")]
     LogInstantQuery,
-    /// The ingest view or object store failed (500).
+    /// The ingest view or object store failed (500; 503 when a shard cannot be reached now).
     #[error("store: {0}")]
     Store(#[from] store::StoreError),
     /// DataFusion failed to plan or execute (500).
@@ -131,6 +131,7 @@ impl QueryError {
             | QueryError::LogInstantQuery => StatusCode::BAD_REQUEST,
             QueryError::NoOrgId => StatusCode::UNAUTHORIZED,
             QueryError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            QueryError::Store(store::StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             QueryError::Store(_)
             | QueryError::Internal(_)
             | QueryError::Execution(_)

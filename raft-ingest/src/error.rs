@@ -38,6 +38,9 @@ impl From<IngestError> for StoreError {
     fn from(e: IngestError) -> StoreError {
         match e {
             IngestError::Store(e) => e,
+            IngestError::Unavailable(_) | IngestError::NotLeader(_) | IngestError::Redirect(..) | IngestError::ShuttingDown => {
+                StoreError::Unavailable(e.to_string())
+            }
             other => StoreError::Io(std::io::Error::other(other.to_string())),
         }
     }

@@ -35,4 +35,8 @@ pub enum StoreError {
     /// A local I/O operation failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The data cannot be reached now but may be soon (a shard without a leader or quorum):
+    /// worth retrying.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }

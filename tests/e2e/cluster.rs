@@ -825,9 +825,13 @@ async fn a_large_push_replicates_and_a_shard_without_quorum_answers_503() {
     nodes[2].signal("STOP");
     let started = Instant::now();
     let r = nodes[0].api().push_json(&body(2, t)).await;
+    let pushed_in = started.elapsed();
+    // A read cannot be linearized without a quorum either: 503, retryable.
+    let q = nodes[0].api().get("/loki/api/v1/query_range", &[("query", r#"{job="cluster"}"#.into())]).await;
     nodes[1].signal("CONT");
     nodes[2].signal("CONT");
     assert_eq!(r.status, 503, "a push without quorum: {}", r.body);
-    assert!(started.elapsed() < Duration::from_secs(30), "the push failed in {:?}", started.elapsed());
+    assert!(pushed_in < Duration::from_secs(30), "the push failed in {pushed_in:?}");
+    assert_eq!(q.status, 503, "a query without quorum: {}", q.body);
     nodes[0].api().push_json(&body(3, t)).await.expect(204, "a push once the quorum is back");
 }

@@ -60,11 +60,12 @@ async fn start_node(id: u64) -> Node {
     Node { id, addr, raft, server, _dir: dir }
 }
 
-/// `n` new entries; `base` keeps timestamps of different writes apart (the state machine
-/// drops exact duplicates).
-fn push(n: i64, base: i64) -> Command {
+/// `n` new entries, each line padded with `pad` bytes; `base` keeps timestamps of different
+/// writes apart (the state machine drops exact duplicates).
+fn push(n: i64, base: i64, pad: usize) -> Command {
     let labels = Labels::parse(r#"{app="transport"}"#).expect("labels");
-    let entries = (0..n).map(|i| Entry { ts: base + i, line: format!("line {i}"), metadata: Vec::new() }).collect();
+    let padding = "p".repeat(pad);
+    let entries = (0..n).map(|i| Entry { ts: base + i, line: format!("line {i} {padding}"), metadata: Vec::new() }).collect();
     Command::Push(vec![TenantPush { tenant: "t".into(), streams: vec![StreamPush { labels, entries }] }])
 }
 
@@ -88,12 +89,12 @@ async fn applied_at_least(node: &Node, index: u64) {
 }
 
 /// Writes through whichever node leads, retrying while leadership settles.
-async fn write(nodes: &[&Node], n: i64, base: i64) -> u64 {
+async fn write(nodes: &[&Node], n: i64, base: i64, pad: usize) -> u64 {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let leader = leader_of(nodes).await;
         let node = nodes.iter().find(|x| x.id == leader).expect("leader node");
-        match node.raft.client_write(push(n, base)).await {
+        match node.raft.client_write(push(n, base, pad)).await {
             Ok(resp) => {
                 match resp.response() {
                     ApplyResult::Push(outcomes) => assert_eq!(outcomes[0].accepted, n as u64),
@@ -117,7 +118,7 @@ async fn replicates_fails_over_and_streams_snapshots() {
 
     // Every replica applies what the leader commits.
     let all: Vec<&Node> = nodes.iter().collect();
-    let index = write(&all, 3, 1_000).await;
+    let index = write(&all, 3, 1_000, 0).await;
     let leader = leader_of(&all).await;
     let lead = nodes.iter().find(|n| n.id == leader).expect("leader node");
     for n in &nodes {
@@ -130,7 +131,10 @@ async fn replicates_fails_over_and_streams_snapshots() {
     let rest: Vec<&Node> = nodes.iter().filter(|n| n.id != leader).collect();
     let new_leader = leader_of(&rest).await;
     assert_ne!(new_leader, leader, "a stopped node cannot stay leader");
-    let index = write(&rest, 2, 2_000).await;
+    write(&rest, 2, 2_000, 0).await;
+    // A 10 MiB entry: replicated under a deadline sized for it, and in the heads the
+    // snapshot below carries, so the snapshot streams in several chunks.
+    let index = write(&rest, 2_500, 3_000, 4096).await;
     let current = leader_of(&rest).await;
     let lead2 = rest.iter().find(|n| n.id == current).expect("new leader");
     for n in &rest {
@@ -161,4 +165,6 @@ async fn replicates_fails_over_and_streams_snapshots() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(counted(), "snapshot transfers are counted");
+    let bytes = crate::metrics::SNAPSHOT_BYTES_SENT.get();
+    assert!(bytes > 2 * super::SNAPSHOT_CHUNK as u64, "the snapshot spans several chunks ({bytes} bytes sent)");
 }
