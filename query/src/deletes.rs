@@ -34,6 +34,7 @@ pub struct DeleteQuery {
 /// Parses a delete request's query: a log selector with nothing but line filters after it.
 pub fn parse_delete_query(query: &str) -> Result<DeleteQuery, QueryError> {
     let expr = crate::logql::parser::parse(query).map_err(|e| QueryError::BadRequest(e.to_string()))?;
+    crate::pipeline::check::check_expr(&expr).map_err(|e| QueryError::BadRequest(e.to_string()))?;
     let LogqlExpr::Log(log) = expr else {
         return Err(QueryError::BadRequest("invalid query expression: a delete query is a log selector with optional line filters".into()));
     };

@@ -208,6 +208,7 @@ impl Service {
             }
         }
         params::check_query_length(rp.start, rp.end, self.state.limits.max_query_length.0)?;
+        crate::pipeline::check::check_expr(&expr)?;
         {
             match expr {
                 Expr::Log(log) => self.log_range(&tenant, headers, &rp, log).await,
@@ -306,6 +307,7 @@ impl Service {
             (rp.query, rp.start, rp.end, rp.step, rp.limit, rp.direction)
         };
         let expr = logql::parse(&query)?;
+        crate::pipeline::check::check_expr(&expr)?;
         let mut text = format!("== query ==\n{}\n\n", logql::format::prettify(&expr));
         let plan = match &expr {
             Expr::Log(log) => {
@@ -357,16 +359,14 @@ impl Service {
             Expr::Log(_) => return Err(QueryError::LogInstantQuery),
             Expr::Metric(m) => m,
         };
+        crate::pipeline::check::check_metric(&m)?;
         {
             let (result, stats) = self.metric(&tenant, &m, Steps { start: ip.time, end: ip.time, step: 1 }).await?;
             match result {
                 MetricResult::Scalar(v) => json(response::scalar_body(ip.time, v, &stats)),
                 MetricResult::Vector(mut series, sort) => {
-                    let value = |s: &SeriesResult| s.points.first().map(|p| p.1).unwrap_or(f64::NAN);
-                    match sort {
-                        Some(VectorOp::Sort) => series.sort_by(|a, b| value(a).total_cmp(&value(b))),
-                        Some(VectorOp::SortDesc) => series.sort_by(|a, b| value(b).total_cmp(&value(a))),
-                        _ => {}
+                    if let Some(op @ (VectorOp::Sort | VectorOp::SortDesc)) = sort {
+                        plan::metric::order_by_value(&mut series, op);
                     }
                     json(response::vector_body(&series, &stats))
                 }

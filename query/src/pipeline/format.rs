@@ -85,9 +85,8 @@ impl LabelFormatStage {
                 LabelFormat::Rename { dst, src } => Op::Rename { dst: dst.clone(), src: src.clone() },
                 LabelFormat::Template { dst, template } => Op::Template {
                     dst: dst.clone(),
-                    template: Template::parse(template, MissingKey::Zero)
-                        .map_err(|e: TemplateError| format!("invalid template for label '{dst}': {e}"))?
-                        .named("label"),
+                    template: Template::parse_named(template, MissingKey::Zero, "label")
+                        .map_err(|e: TemplateError| format!("invalid template for label '{dst}': {e}"))?,
                 },
             });
         }

@@ -34,7 +34,7 @@ impl RowLineFilter {
                 (LineFilterOp::Regex | LineFilterOp::NotRegex, FilterValue::Literal(s)) => {
                     Operand::Regex(Regex::new(s).map_err(|e| format!("invalid regex {s:?}: {e}"))?)
                 }
-                (LineFilterOp::Pattern | LineFilterOp::NotPattern, FilterValue::Literal(s)) => Operand::Pattern(Pattern::parse_any(s)?),
+                (LineFilterOp::Pattern | LineFilterOp::NotPattern, FilterValue::Literal(s)) => Operand::Pattern(Pattern::parse_line_filter(s)?),
             });
         }
         Ok(RowLineFilter { negative: f.op.is_negative(), operands })

@@ -8,6 +8,7 @@
 //! [`labels::LabelsBuilder`]. The DataFusion operator that drives this is
 //! [`crate::plan::pipeline_exec`].
 
+pub mod check;
 pub mod convert;
 pub mod format;
 pub mod json;

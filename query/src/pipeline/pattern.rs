@@ -82,6 +82,17 @@ impl Pattern {
         Ok(Pattern { parts })
     }
 
+    /// Parses the pattern of a `|>` / `!>` line filter as Loki does: as [`Pattern::parse_any`]
+    /// (consecutive captures are refused first), then refusing any named capture, since only
+    /// `<_>` may appear in a line filter.
+    pub fn parse_line_filter(src: &str) -> Result<Pattern, String> {
+        let p = Pattern::parse_any(src)?;
+        if let Some(name) = p.parts.iter().find_map(|x| if let Part::Capture(Some(n)) = x { Some(n) } else { None }) {
+            return Err(format!("named captures are not allowed: found '<{name}>'"));
+        }
+        Ok(p)
+    }
+
     /// The literal runs of the pattern, in order: every one is a substring of any line that
     /// passes [`Pattern::test`] (used for skip-filter pruning).
     pub fn literals(&self) -> impl Iterator<Item = &str> {
@@ -223,6 +234,17 @@ mod tests {
             Pattern::parse_any("a <x><_>").unwrap_err(),
             "found consecutive capture '<x><_>': invalid expression"
         );
+    }
+
+    #[test]
+    fn line_filters_refuse_named_captures_after_consecutive_ones() {
+        assert_eq!(Pattern::parse_line_filter("<_> foo <ip> <_>").unwrap_err(), "named captures are not allowed: found '<ip>'");
+        assert_eq!(Pattern::parse_line_filter("<__> x").unwrap_err(), "named captures are not allowed: found '<__>'");
+        assert_eq!(Pattern::parse_line_filter("<a><b>").unwrap_err(), "found consecutive capture '<a><b>': invalid expression");
+        assert!(Pattern::parse_line_filter("<_> 500 <_>").is_ok());
+        assert!(Pattern::parse_line_filter("").is_ok());
+        // `<1a>` and `<a-b>` are not captures, so they are literal text.
+        assert!(Pattern::parse_line_filter("<1a> <a-b>").is_ok());
     }
 
     #[test]

@@ -56,10 +56,12 @@ fn operand_expr(op: LineFilterOp, value: &FilterValue) -> Result<Expr, String> {
             }
         }
         (LineFilterOp::Regex | LineFilterOp::NotRegex, FilterValue::Literal(re)) => {
+            // Checked here too so that an invalid regex is refused before DataFusion sees it.
+            regex::Regex::new(re).map_err(|e| crate::logql::parser::regex_error(&e))?;
             binary_expr(line, Operator::RegexMatch, lit(re.clone()))
         }
         (LineFilterOp::Pattern | LineFilterOp::NotPattern, FilterValue::Literal(p)) => {
-            Pattern::parse_any(p)?;
+            Pattern::parse_line_filter(p)?;
             PatternMatchUdf::udf().call(vec![line, lit(p.clone())])
         }
     })

@@ -83,12 +83,58 @@ pub fn scan_window(range: &LogRange, steps: Steps) -> (i64, i64) {
     (start, end)
 }
 
+/// The `sort` or `sort_desc` whose order an instant query's result keeps, if any.
+///
+/// Loki leaves an instant vector in evaluation order when the query contains `sort` or
+/// `sort_desc` (`Sortable`), and its evaluators keep the order of their left input. We
+/// follow the sort through the operations that keep each sample's value as well as the
+/// order (`label_replace`, a comparison filter against a number on the right, `and` and
+/// `unless`) and through arithmetic with a number that cannot reorder values (`+`, `-` on
+/// the right, `*` and `/` by a positive number), so that ordering the final values gives
+/// the sort's order. Elsewhere Loki's order comes from hash-map iteration, and the result
+/// stays sorted by labels.
+pub fn value_order(expr: &MetricExpr) -> Option<VectorOp> {
+    match expr {
+        MetricExpr::VectorAggregation { op: op @ (VectorOp::Sort | VectorOp::SortDesc), .. } => Some(*op),
+        MetricExpr::LabelReplace { expr, .. } => value_order(expr),
+        MetricExpr::BinOp { op, modifier, lhs, rhs } => {
+            let keeps_order = match (op, lhs.as_ref(), rhs.as_ref()) {
+                (BinOp::And | BinOp::Unless, _, _) => true,
+                (op, _, MetricExpr::Literal(_)) if op.is_comparison() => !modifier.return_bool,
+                (BinOp::Add | BinOp::Sub, _, MetricExpr::Literal(_)) => true,
+                (BinOp::Mul | BinOp::Div, _, MetricExpr::Literal(v)) => *v > 0.0,
+                _ => false,
+            };
+            if keeps_order { value_order(lhs) } else { None }
+        }
+        _ => None,
+    }
+}
+
+/// Orders an instant vector as Loki's `sort` (ascending) or `sort_desc` (descending) does:
+/// its heaps put NaN after every number in both directions. Ties keep their order (by
+/// labels); Loki's order for ties follows its input's hash-map order, so it is not fixed.
+pub fn order_by_value(series: &mut [crate::engine::SeriesResult], op: VectorOp) {
+    let value = |s: &crate::engine::SeriesResult| s.points.first().map(|p| p.1).unwrap_or(f64::NAN);
+    let descending = op == VectorOp::SortDesc;
+    series.sort_by(|a, b| {
+        let (x, y) = (value(a), value(b));
+        match (x.is_nan(), y.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            (false, false) if descending => y.total_cmp(&x),
+            (false, false) => x.total_cmp(&y),
+        }
+    });
+}
+
 /// Builds plans for metric expressions whose snapshots were taken in [`ranges`] order.
 pub struct MetricPlanner<'a> {
     steps: Steps,
     snapshots: std::slice::Iter<'a, ReadSnapshot>,
     scan: ScanOptions,
-    /// Set when the outermost operation is `sort` or `sort_desc`.
+    /// Set when the result's order is that of a `sort` or `sort_desc` (see [`value_order`]).
     pub sort: Option<VectorOp>,
 }
 
@@ -100,9 +146,7 @@ impl<'a> MetricPlanner<'a> {
 
     /// Plans the whole query.
     pub fn plan_query(&mut self, expr: &MetricExpr) -> Result<Planned, QueryError> {
-        if let MetricExpr::VectorAggregation { op: op @ (VectorOp::Sort | VectorOp::SortDesc), .. } = expr {
-            self.sort = Some(*op);
-        }
+        self.sort = value_order(expr);
         self.plan(expr)
     }
 
@@ -311,4 +355,54 @@ fn absent_labels(range: &LogRange) -> Vec<(String, String)> {
     out.retain(|(n, _)| !dropped.contains(n));
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::SeriesResult;
+
+    fn metric(q: &str) -> MetricExpr {
+        match crate::logql::parse(q).unwrap() {
+            crate::logql::Expr::Metric(m) => m,
+            crate::logql::Expr::Log(_) => panic!("{q} is a log query"),
+        }
+    }
+
+    #[test]
+    fn value_order_follows_sort_through_order_keeping_operations() {
+        let order = |q: &str| value_order(&metric(q));
+        let c = r#"count_over_time({a="b"}[1m])"#;
+        assert_eq!(order(&format!("sort({c})")), Some(VectorOp::Sort));
+        assert_eq!(order(&format!("sort_desc({c}) > 1")), Some(VectorOp::SortDesc));
+        assert_eq!(order(&format!(r#"label_replace(sort_desc({c}), "x", "$1", "a", "(.*)") * 2"#)), Some(VectorOp::SortDesc));
+        assert_eq!(order(&format!("sort({c}) and {c}")), Some(VectorOp::Sort));
+        // Operations that can reorder values, or whose order is Loki's hash-map order.
+        assert_eq!(order(&format!("sort({c}) > bool 1")), None);
+        assert_eq!(order(&format!("sort({c}) * -1")), None);
+        assert_eq!(order(&format!("sum(sort({c}))")), None);
+        assert_eq!(order(&format!("{c} and sort({c})")), None);
+        assert_eq!(order(c), None);
+    }
+
+    fn series(values: &[(&str, f64)]) -> Vec<SeriesResult> {
+        values.iter().map(|(n, v)| SeriesResult { labels: vec![("n".into(), n.to_string())], points: vec![(0, *v)] }).collect()
+    }
+
+    fn names(s: &[SeriesResult]) -> Vec<String> {
+        s.iter().map(|x| x.labels[0].1.clone()).collect()
+    }
+
+    #[test]
+    fn nan_sorts_last_in_both_directions_and_ties_keep_label_order() {
+        // 0/0 on x86 is a NaN with the sign bit set, which `total_cmp` would put first.
+        let neg_nan = f64::from_bits(0xfff8_0000_0000_0000);
+        let input = [("a", 2.0), ("b", f64::NAN), ("c", 1.0), ("d", neg_nan), ("e", 2.0), ("f", f64::NEG_INFINITY)];
+        let mut asc = series(&input);
+        order_by_value(&mut asc, VectorOp::Sort);
+        assert_eq!(names(&asc), ["f", "c", "a", "e", "b", "d"]);
+        let mut desc = series(&input);
+        order_by_value(&mut desc, VectorOp::SortDesc);
+        assert_eq!(names(&desc), ["a", "e", "c", "f", "b", "d"]);
+    }
 }

@@ -69,9 +69,11 @@ pub fn lex_positioned(src: &str) -> Result<Vec<(Tok, usize)>, TemplateError> {
         // Comments: {{/* ... */}}
         let trimmed = inner.trim_start_matches(is_space);
         if let Some(comment) = trimmed.strip_prefix("/*") {
-            let end = comment.find("*/").ok_or_else(|| TemplateError::parse("unclosed comment"))?;
+            let at = offset(src, trimmed);
+            let end = comment.find("*/").ok_or_else(|| TemplateError::parse_at(at, "unclosed comment"))?;
             let after = comment[end + 2..].trim_start_matches(is_space);
-            let (after, trim) = close_marker(after).ok_or_else(|| TemplateError::parse("comment ends before closing delimiter"))?;
+            let (after, trim) =
+                close_marker(after).ok_or_else(|| TemplateError::parse_at(at, "comment ends before closing delimiter"))?;
             rest = if trim { after.trim_start_matches(is_space) } else { after };
             continue;
         }
@@ -105,7 +107,7 @@ fn lex_action<'a>(src: &str, mut s: &'a str, out: &mut Vec<(Tok, usize)>) -> Res
             out.push((Tok::Close, offset(src, s)));
             return Ok(rest.trim_start_matches(is_space));
         }
-        let c = s.chars().next().ok_or_else(|| TemplateError::parse("unclosed action"))?;
+        let c = s.chars().next().ok_or_else(|| TemplateError::parse_at(src.len(), "unclosed action"))?;
         let at = offset(src, s);
         match c {
             '(' => {
@@ -133,19 +135,19 @@ fn lex_action<'a>(src: &str, mut s: &'a str, out: &mut Vec<(Tok, usize)>) -> Res
                 s = &s[1..];
             }
             '"' => {
-                let (v, rest) = lex_quoted(s)?;
+                let (v, rest) = lex_quoted(s).map_err(|e| e.or_at(at))?;
                 out.push((Tok::Str(v), at));
                 s = rest;
             }
             '`' => {
-                let end = s[1..].find('`').ok_or_else(|| TemplateError::parse("unterminated raw quoted string"))?;
+                let end = s[1..].find('`').ok_or_else(|| TemplateError::parse_at(at, "unterminated raw quoted string"))?;
                 out.push((Tok::Str(s[1..1 + end].to_string()), at));
                 s = &s[end + 2..];
             }
             '\'' => {
-                let end = s[1..].find('\'').ok_or_else(|| TemplateError::parse("unterminated character constant"))?;
-                let body = store::labels::unescape_go(&s[1..1 + end].replace("\\'", "'")).map_err(TemplateError::parse)?;
-                let ch = body.chars().next().ok_or_else(|| TemplateError::parse("empty character constant"))?;
+                let end = s[1..].find('\'').ok_or_else(|| TemplateError::parse_at(at, "unterminated character constant"))?;
+                let body = store::labels::unescape_go(&s[1..1 + end].replace("\\'", "'")).map_err(|e| TemplateError::parse_at(at, e))?;
+                let ch = body.chars().next().ok_or_else(|| TemplateError::parse_at(at, "empty character constant"))?;
                 out.push((Tok::Number((ch as u32).to_string()), at));
                 s = &s[end + 2..];
             }
@@ -182,9 +184,14 @@ fn lex_action<'a>(src: &str, mut s: &'a str, out: &mut Vec<(Tok, usize)>) -> Res
                 out.push((Tok::Ident(s[..n].to_string()), at));
                 s = &s[n..];
             }
-            other => return Err(TemplateError::parse(format!("unexpected {other:?} in command"))),
+            other => return Err(TemplateError::parse_at(at, format!("unrecognized character in action: {}", go_unicode(other)))),
         }
     }
+}
+
+/// A character as Go's `%#U` prints it: `U+0021 '!'`, or `U+0007` when not printable.
+fn go_unicode(c: char) -> String {
+    if c.is_control() { format!("U+{:04X}", c as u32) } else { format!("U+{:04X} '{c}'", c as u32) }
 }
 
 /// `.a.b.c` at the start of `s` (`.` alone gives no names), the rest, and the offset in

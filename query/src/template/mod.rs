@@ -24,9 +24,14 @@ pub use value::Value;
 /// A parse or execution failure, with Go's wording where it matters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    /// The template text is invalid.
+    /// The template text is invalid: Go's message after `template: `, normally
+    /// `NAME:LINE: msg` (see [`Template::parse_named`]).
     #[error("template: {0}")]
     Parse(String),
+    /// The template text is invalid at a byte offset of the source; [`Template::parse_named`]
+    /// turns it into a [`TemplateError::Parse`] naming the template and the line.
+    #[error("template: {1}")]
+    ParseAt(usize, String),
     /// Execution failed (bad argument, missing function, ...).
     #[error("template: {0}")]
     Exec(String),
@@ -40,6 +45,19 @@ impl TemplateError {
     /// A parse error.
     pub fn parse(msg: impl Into<String>) -> TemplateError {
         TemplateError::Parse(msg.into())
+    }
+
+    /// A parse error at byte offset `pos` of the source.
+    pub fn parse_at(pos: usize, msg: impl Into<String>) -> TemplateError {
+        TemplateError::ParseAt(pos, msg.into())
+    }
+
+    /// This error located at byte offset `pos` when it is a parse error without a position.
+    pub fn or_at(self, pos: usize) -> TemplateError {
+        match self {
+            TemplateError::Parse(msg) => TemplateError::ParseAt(pos, msg),
+            other => other,
+        }
     }
 
     /// An execution error.
@@ -71,11 +89,25 @@ pub struct Template {
 
 impl Template {
     /// Parses `src`; unknown functions are parse errors, as in Go. The template is named
-    /// `line` (see [`Template::named`]).
+    /// `line` (see [`Template::parse_named`]).
     pub fn parse(src: &str, missing: MissingKey) -> Result<Template, TemplateError> {
-        let nodes = parser::parse(lexer::lex_positioned(src)?)?;
-        check_functions(&nodes)?;
-        Ok(Template { nodes, missing, source: src.to_string(), name: "line".into() })
+        Template::parse_named(src, missing, "line")
+    }
+
+    /// Parses `src` as Go's `template.New(name).Parse(src)` does: a parse error reads
+    /// `template: NAME:LINE: msg`, LINE being the 1-based line where the parser stopped.
+    pub fn parse_named(src: &str, missing: MissingKey, name: &str) -> Result<Template, TemplateError> {
+        let parsed = lexer::lex_positioned(src)
+            .and_then(|toks| parser::parse(toks, src.len()))
+            .and_then(|nodes| check_functions(&nodes).map(|()| nodes));
+        match parsed {
+            Ok(nodes) => Ok(Template { nodes, missing, source: src.to_string(), name: name.to_string() }),
+            Err(TemplateError::ParseAt(pos, msg)) => {
+                let line = 1 + src.as_bytes()[..pos.min(src.len())].iter().filter(|&&b| b == b'\n').count();
+                Err(TemplateError::Parse(format!("{name}:{line}: {msg}")))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// The same template under another name (Go's `template.New(name)`).
@@ -99,10 +131,11 @@ fn check_functions(nodes: &[parser::Node]) -> Result<(), TemplateError> {
     use parser::{Arg, Node, Pipeline};
     fn pipe(p: &Pipeline) -> Result<(), TemplateError> {
         for c in &p.cmds {
-            for a in &c.args {
+            for (i, a) in c.args.iter().enumerate() {
                 match a {
                     Arg::Func(f) if !funcs::exists(f) => {
-                        return Err(TemplateError::parse(format!("function {f:?} not defined")));
+                        let at = c.arg_pos.get(i).copied().unwrap_or(c.pos);
+                        return Err(TemplateError::parse_at(at, format!("function {f:?} not defined")));
                     }
                     Arg::Sub(p, _) => pipe(p)?,
                     _ => {}
@@ -204,6 +237,28 @@ mod tests {
             t.execute(&data, &Ctx { line: "", ts: 0 }).unwrap_err().to_string(),
             r#"template: label:1:23: executing "label" at <.a.b.c.d.e.f.g.h.i.j...>: can't evaluate field b in type string"#
         );
+    }
+
+    fn parse_err(src: &str) -> String {
+        Template::parse(src, MissingKey::Zero).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parse_errors_name_the_template_and_line_as_go_does() {
+        assert_eq!(parse_err("{{.status"), "template: line:1: unclosed action");
+        assert_eq!(parse_err("a\nb {{ .x\n"), "template: line:3: unclosed action");
+        assert_eq!(parse_err("{{ if .a }}x"), "template: line:1: unexpected EOF");
+        assert_eq!(parse_err("{{ if .a }}\nx\n"), "template: line:3: unexpected EOF");
+        assert_eq!(parse_err("{{ range .a }}x{{ else }}y"), "template: line:1: unexpected EOF");
+        assert_eq!(parse_err("{{ foo .a }}"), r#"template: line:1: function "foo" not defined"#);
+        assert_eq!(parse_err("x\n{{ .a | foo }}"), r#"template: line:2: function "foo" not defined"#);
+        assert_eq!(parse_err("{{ end }}"), "template: line:1: unexpected {{end}}");
+        assert_eq!(parse_err("{{ .a ! }}"), "template: line:1: unrecognized character in action: U+0021 '!'");
+        assert_eq!(parse_err("{{}}"), "template: line:1: missing value for command");
+        assert_eq!(parse_err("{{ if .a }}{{ else }}{{ else }}{{ end }}"), "template: line:1: expected end; found {{else}}");
+        assert_eq!(parse_err("{{ \"abc }}"), "template: line:1: unterminated quoted string");
+        let label = Template::parse_named("{{ .a", MissingKey::Zero, "label").unwrap_err().to_string();
+        assert_eq!(label, "template: label:1: unclosed action");
     }
 
     #[test]

@@ -77,15 +77,16 @@ pub enum Arg {
     Sub(Box<Pipeline>, Vec<String>),
 }
 
-/// Parses a token list (with each token's byte offset) into nodes.
-pub fn parse(toks: Vec<(Tok, usize)>) -> Result<Vec<Node>, TemplateError> {
+/// Parses a token list (with each token's byte offset) into nodes; `end` is the length of
+/// the source, where errors at the end of input are located.
+pub fn parse(toks: Vec<(Tok, usize)>, end: usize) -> Result<Vec<Node>, TemplateError> {
     let (toks, at) = toks.into_iter().unzip();
-    let mut p = Parser { toks, at, pos: 0, loop_depth: 0 };
-    let (nodes, end) = p.list()?;
-    match end {
+    let mut p = Parser { toks, at, end, pos: 0, loop_depth: 0 };
+    let (nodes, stop) = p.list()?;
+    match stop {
         Stop::Eof => Ok(nodes),
-        Stop::EndKeyword => Err(TemplateError::parse("unexpected {{end}}")),
-        Stop::Else(_) => Err(TemplateError::parse("unexpected {{else}}")),
+        Stop::EndKeyword => Err(p.error_prev("unexpected {{end}}")),
+        Stop::Else(_) => Err(p.error_prev("unexpected {{else}}")),
     }
 }
 
@@ -103,6 +104,8 @@ struct Parser {
     toks: Vec<Tok>,
     /// Byte offset of each token.
     at: Vec<usize>,
+    /// Length of the source (the offset of the end of input).
+    end: usize,
     pos: usize,
     loop_depth: usize,
 }
@@ -118,10 +121,21 @@ impl Parser {
         t
     }
 
+    /// An error at the last token read (Go reports the line of the token it stopped at).
+    fn error_prev(&self, msg: impl Into<String>) -> TemplateError {
+        let at = self.pos.checked_sub(1).and_then(|i| self.at.get(i)).copied().unwrap_or(self.end);
+        TemplateError::parse_at(at, msg)
+    }
+
+    /// An error at the current token, or at the end of input.
+    fn error_here(&self, msg: impl Into<String>) -> TemplateError {
+        TemplateError::parse_at(self.at.get(self.pos).copied().unwrap_or(self.end), msg)
+    }
+
     fn expect_close(&mut self, ctx: &str) -> Result<(), TemplateError> {
         match self.next() {
             Some(Tok::Close) => Ok(()),
-            other => Err(TemplateError::parse(format!("unexpected {} in {ctx}", describe(other.as_ref())))),
+            other => Err(self.error_prev(format!("unexpected {} in {ctx}", describe(other.as_ref())))),
         }
     }
 
@@ -164,14 +178,14 @@ impl Parser {
                             "break" | "continue" => {
                                 self.pos += 1;
                                 if self.loop_depth == 0 {
-                                    return Err(TemplateError::parse(format!("{{{{{word}}}}} outside {{{{range}}}}")));
+                                    return Err(self.error_prev(format!("{{{{{word}}}}} outside {{{{range}}}}")));
                                 }
                                 self.expect_close(&word)?;
                                 nodes.push(if word == "break" { Node::Break } else { Node::Continue });
                                 continue;
                             }
                             "define" | "template" | "block" => {
-                                return Err(TemplateError::parse(format!("{{{{{word}}}}} is not supported")));
+                                return Err(self.error_here(format!("{{{{{word}}}}} is not supported")));
                             }
                             _ => {}
                         }
@@ -180,7 +194,7 @@ impl Parser {
                     self.expect_close("command")?;
                     nodes.push(Node::Action(pipe));
                 }
-                Some(other) => return Err(TemplateError::parse(format!("unexpected {}", describe(Some(&other))))),
+                Some(other) => return Err(self.error_prev(format!("unexpected {}", describe(Some(&other))))),
             }
         }
     }
@@ -195,22 +209,29 @@ impl Parser {
             branches.push((pipe, body));
             match end {
                 Stop::EndKeyword => break,
-                Stop::Eof => return Err(TemplateError::parse("unexpected EOF")),
+                Stop::Eof => return Err(self.error_here("unexpected EOF")),
                 Stop::Else(Some(_)) => {
                     pipe = self.pipeline(true)?;
                     self.expect_close("else")?;
                 }
                 Stop::Else(None) => {
                     let (body, end) = self.list()?;
-                    if !matches!(end, Stop::EndKeyword) {
-                        return Err(TemplateError::parse("expected {{end}}"));
-                    }
+                    self.expect_end(end)?;
                     otherwise = body;
                     break;
                 }
             }
         }
         Ok(Node::Cond { with, branches, otherwise })
+    }
+
+    /// The `{{end}}` closing an `{{else}}` branch, with Go's messages otherwise.
+    fn expect_end(&self, stop: Stop) -> Result<(), TemplateError> {
+        match stop {
+            Stop::EndKeyword => Ok(()),
+            Stop::Eof => Err(self.error_here("unexpected EOF")),
+            Stop::Else(_) => Err(self.error_prev("expected end; found {{else}}")),
+        }
     }
 
     fn range(&mut self) -> Result<Node, TemplateError> {
@@ -223,12 +244,11 @@ impl Parser {
             Stop::EndKeyword => Vec::new(),
             Stop::Else(None) => {
                 let (body, end) = self.list()?;
-                if !matches!(end, Stop::EndKeyword) {
-                    return Err(TemplateError::parse("expected {{end}}"));
-                }
+                self.expect_end(end)?;
                 body
             }
-            _ => return Err(TemplateError::parse("unexpected EOF in range")),
+            Stop::Eof => return Err(self.error_here("unexpected EOF")),
+            Stop::Else(Some(_)) => return Err(self.error_prev("expected end; found {{else}}")),
         };
         Ok(Node::Range { pipe, body, otherwise })
     }
@@ -305,7 +325,9 @@ impl Parser {
                     let inner = self.pipeline(false)?;
                     match self.peek() {
                         Some(Tok::RParen) => {}
-                        other => return Err(TemplateError::parse(format!("unexpected {} in parenthesized pipeline", describe(other)))),
+                        other => {
+                            return Err(self.error_here(format!("unexpected {} in parenthesized pipeline", describe(other))));
+                        }
                     }
                     // Fields after the parenthesis: (x).a.b arrive as a Field token.
                     self.pos += 1;
@@ -330,7 +352,10 @@ impl Parser {
             arg_pos.push(at);
         }
         if args.is_empty() {
-            return Err(TemplateError::parse(format!("missing value for command (found {})", describe(self.peek()))));
+            return Err(match self.peek() {
+                Some(Tok::Close) => self.error_here("missing value for command"),
+                other => self.error_here(format!("unexpected {} in command", describe(other))),
+            });
         }
         Ok(Command { args, pos, arg_pos })
     }

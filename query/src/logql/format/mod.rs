@@ -54,6 +54,12 @@ pub fn canonical(expr: &Expr) -> String {
     }
 }
 
+/// Renders one pipeline stage on one line as Loki's `StageExpr.String()` does (a line
+/// filter with `!=`/`!~`/`!>` and `or` alternatives prints as one filter per operand).
+pub fn stage(stage: &super::ast::Stage) -> String {
+    canonical::stage_string(stage)
+}
+
 /// Renders `expr` as Loki's `syntax.Prettify` does (the `format_query` API's output).
 pub fn prettify(expr: &Expr) -> String {
     Printer { width: MAX_CHARS_PER_LINE }.expr(expr)
