@@ -7,12 +7,13 @@ use store::schema::{LINE, STREAM_ID, TS};
 
 use crate::CompactorError;
 
-/// The rows seen of the current (stream, timestamp) run of a merge sorted by stream, then
-/// timestamp; carried across batches, so a run split between two batches is judged whole.
+/// The lines of the current (stream, timestamp) run of a merge sorted by stream, then
+/// timestamp, that were written in earlier batches; so a run split between two batches is
+/// judged whole. Runs are almost always one row long.
 #[derive(Debug, Default)]
 pub struct Dedup {
     key: Option<(u64, i64)>,
-    lines: Vec<String>,
+    carried: Vec<String>,
     /// Rows dropped so far.
     pub dropped: u64,
 }
@@ -25,20 +26,22 @@ impl Dedup {
         let ts = store::chunk::column::<Int64Array>(batch, TS)?;
         let lines = store::chunk::column::<StringArray>(batch, LINE)?;
         let mut keep = Vec::with_capacity(batch.num_rows());
+        // The first row of the current run in this batch.
+        let mut start = 0;
         for row in 0..batch.num_rows() {
             let key = (ids.value(row), ts.value(row));
-            let line = lines.value(row);
             if self.key != Some(key) {
                 self.key = Some(key);
-                self.lines.clear();
-            } else if self.lines.iter().any(|l| l == line) {
-                self.dropped += 1;
-                keep.push(false);
-                continue;
+                self.carried.clear();
+                start = row;
             }
-            self.lines.push(line.to_string());
-            keep.push(true);
+            let line = lines.value(row);
+            let copy = self.carried.iter().any(|l| l == line) || (start..row).any(|r| keep[r] && lines.value(r) == line);
+            self.dropped += u64::from(copy);
+            keep.push(!copy);
         }
+        // Only the last run can continue into the next batch: keep its lines.
+        self.carried.extend((start..batch.num_rows()).filter(|r| keep[*r]).map(|r| lines.value(r).to_string()));
         Ok(BooleanArray::from(keep))
     }
 }

@@ -51,9 +51,23 @@ fn with_service_name(labels: Labels, discover: &[String]) -> Labels {
     Labels::from_pairs(pairs).unwrap_or(labels)
 }
 
-/// `shown` is the label string Loki quotes: as pushed (protobuf) unless a `service_name`
-/// was added, else the sorted label set.
-fn label_error(labels: &Labels, shown: &str, limits: &Limits) -> Option<String> {
+/// The label string Loki quotes in label errors: as a protobuf push sent it, unless a
+/// `service_name` was added, else the sorted label set. Formatted only for an error.
+struct Shown<'a> {
+    labels: &'a Labels,
+    pushed: Option<&'a str>,
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pushed {
+            Some(pushed) => f.write_str(pushed),
+            None => std::fmt::Display::fmt(self.labels, f),
+        }
+    }
+}
+
+fn label_error(labels: &Labels, shown: &Shown<'_>, limits: &Limits) -> Option<String> {
     if labels.is_empty() {
         return Some("error at least one label pair is required per stream".to_string());
     }
@@ -135,10 +149,7 @@ pub fn validate(tenant: &str, streams: Vec<RawStream>, limits: &Limits, now_ns: 
         }
         let before = raw.labels.len();
         let labels = with_service_name(raw.labels, &limits.discover_service_name);
-        let shown = match raw.pushed {
-            Some(pushed) if labels.len() == before => pushed,
-            _ => labels.to_string(),
-        };
+        let shown = Shown { labels: &labels, pushed: raw.pushed.as_deref().filter(|_| labels.len() == before) };
         if let Some(err) = label_error(&labels, &shown, limits) {
             out.rejected += raw.entries.len() as u64;
             out.errors.push(err);

@@ -103,20 +103,10 @@ fn endpoint_url(endpoint: &str, insecure: bool) -> Result<String, StoreError> {
     } else {
         format!("{}://{endpoint}", if insecure { "http" } else { "https" })
     };
-    let bad = |why: &str| StoreError::Config(format!("common.storage.s3.endpoint {endpoint:?}: {why}"));
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL"))?;
-    if scheme != "http" && scheme != "https" {
-        return Err(bad("the scheme must be http or https"));
-    }
-    let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@') {
-        return Err(bad("no host:port"));
-    }
-    if let Some((_, port)) = host.rsplit_once(':')
-        && !host.ends_with(']')
-        && port.parse::<u16>().is_err()
-    {
-        return Err(bad("the port is not a number"));
+    let bad = |why: String| StoreError::Config(format!("common.storage.s3.endpoint {endpoint:?}: {why}"));
+    let parsed = url::Url::parse(&url).map_err(|e| bad(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("expected host:port or an http(s) URL".into()));
     }
     Ok(url)
 }
